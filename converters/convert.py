@@ -1,0 +1,269 @@
+"""PyTorch LeViT checkpoint -> Keras model, with strict accounting of every tensor.
+
+Sources: an HF model directory (config.json + model.safetensors / pytorch_model.bin), an HF hub
+id, a timm checkpoint (``levit_*`` or ``levit_conv_*``, .pth or .safetensors, or a timm hub
+directory), a facebookresearch ``.pth`` ({'model': state_dict}), or a converted ``.keras`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from levit_tf.configuration_levit import LevitConfig
+from levit_tf.converters.checkpoint_io import StateDict, read_state_dict
+from levit_tf.converters.errors import ConversionError, format_key_report
+from levit_tf.converters.infer_config import infer_config
+from levit_tf.converters.keras_targets import canonical_targets
+from levit_tf.converters.layouts import CanonicalState, to_canonical
+from levit_tf.hub import hub_download, looks_like_hub_id
+from levit_tf.modeling_levit import (
+    LevitForImageClassification,
+    LevitForImageClassificationWithTeacher,
+    LevitModel,
+    LevitPreTrainedModel,
+)
+
+logger = logging.getLogger("levit_tf.converters")
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+MODEL_CLASSES: dict[str, type[LevitPreTrainedModel]] = {
+    "LevitModel": LevitModel,
+    "LevitForImageClassification": LevitForImageClassification,
+    "LevitForImageClassificationWithTeacher": LevitForImageClassificationWithTeacher,
+}
+HEAD_PREFIXES = ("classifier.", "classifier_distill.")
+
+
+@dataclass
+class Checkpoint:
+    """Tensors of a checkpoint plus what its directory says about them."""
+
+    state: StateDict
+    weights_path: Path
+    config: LevitConfig | None = None
+    architectures: list[str] = field(default_factory=list)
+
+
+def _read_config_json(path: Path) -> tuple[LevitConfig | None, list[str]]:
+    """An HF LeViT config.json -> config; a timm config.json (no model_type) -> None."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConversionError(f"{path}: not a valid JSON config ({err})") from None
+    if not isinstance(data, dict) or data.get("model_type") != "levit":
+        return None, []  # timm's config.json describes `architecture`, not a LevitConfig
+    try:
+        return LevitConfig.from_dict(data), list(data.get("architectures") or [])
+    except (TypeError, ValueError) as err:
+        raise ConversionError(f"{path}: invalid LeViT config ({err})") from None
+
+
+def _weights_in(directory: Path) -> Path:
+    for name in WEIGHT_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    found = sorted(p.name for p in directory.iterdir() if p.suffix in (".pth", ".pt",
+                                                                        ".safetensors", ".bin"))
+    if len(found) == 1:
+        return directory / found[0]
+    raise ConversionError(
+        f"{directory}: expected one of {', '.join(WEIGHT_FILES)}"
+        + (f" (found several weight files: {', '.join(found)})" if found else " (none found)"))
+
+
+def read_checkpoint(source: str | os.PathLike) -> Checkpoint:
+    """Reads a checkpoint file, a model directory or an HF hub id."""
+    path = Path(source)
+    if path.is_dir():
+        weights = _weights_in(path)
+        config, architectures = (None, [])
+        if (path / "config.json").is_file():
+            config, architectures = _read_config_json(path / "config.json")
+        return Checkpoint(read_state_dict(weights), weights, config, architectures)
+    if path.is_file():
+        return Checkpoint(read_state_dict(path), path)
+    if not looks_like_hub_id(source):
+        raise ConversionError(f"{source}: no such file or directory")
+    try:
+        config_path = hub_download(str(source), "config.json")
+    except FileNotFoundError as err:
+        raise ConversionError(str(err)) from None
+    errors = []
+    for name in WEIGHT_FILES:
+        try:
+            weights = hub_download(str(source), name)
+            break
+        except FileNotFoundError as err:
+            errors.append(str(err))
+    else:
+        raise ConversionError(f"hub repo {source!r}: no weights found ({'; '.join(errors)})")
+    config, architectures = _read_config_json(config_path)
+    return Checkpoint(read_state_dict(weights), weights, config, architectures)
+
+
+def choose_model_class(canonical: CanonicalState, architectures: list[str],
+                       requested: type[LevitPreTrainedModel] | None) -> type[LevitPreTrainedModel]:
+    """The class the checkpoint is (HF ``architectures``, or the heads it has), unless requested."""
+    if requested is not None and requested is not LevitPreTrainedModel:
+        return requested
+    for name in architectures:
+        if name in MODEL_CLASSES:
+            return MODEL_CLASSES[name]
+    if "classifier_distill.linear.weight" in canonical:
+        return LevitForImageClassificationWithTeacher
+    if "classifier.linear.weight" in canonical:
+        return LevitForImageClassification
+    return LevitModel
+
+
+def _to_keras_layout(array: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "linear":
+        if array.ndim == 4 and array.shape[2:] == (1, 1):  # timm levit_conv_* 1x1 convs
+            array = array[:, :, 0, 0]
+        return array.T if array.ndim == 2 else array
+    if kind == "conv":
+        return np.transpose(array, (2, 3, 1, 0)) if array.ndim == 4 else array
+    return array
+
+
+def assign_weights(model: LevitPreTrainedModel, canonical: CanonicalState, *,
+                   ignore_mismatched_sizes: bool = False, progress: bool = False) -> None:
+    """Assigns every Keras weight exactly once from ``canonical``; one error lists all problems.
+
+    Dropped on purpose: ``num_batches_tracked``; heads the chosen class does not have;
+    ``attention_bias_idxs`` after checking it equals the model's own index.
+    """
+    targets, index_checks = canonical_targets(model)
+    model_heads = tuple(f"{name}." for name in getattr(model, "head_names", ())
+                        if getattr(model, name) is not None)
+    assigned: set[str] = set()
+    unexpected: list[str] = []
+    mismatched: list[tuple[str, tuple, tuple]] = []
+    skipped: list[str] = []
+    bad_index: list[str] = []
+    dropped_heads: set[str] = set()
+    for name, (array, source_key) in tqdm(canonical.items(), desc="converting", unit="tensor",
+                                          disable=not progress, leave=False):
+        if name.endswith("num_batches_tracked"):
+            continue
+        if name in index_checks:
+            expected = index_checks[name].expected
+            if array.shape != expected.shape or not np.array_equal(array, expected):
+                bad_index.append(source_key)
+            continue
+        if name not in targets:
+            if name.startswith(HEAD_PREFIXES) and not name.startswith(model_heads):
+                dropped_heads.add(name.split(".", 1)[0])
+                continue
+            unexpected.append(source_key)
+            continue
+        target = targets[name]
+        value = _to_keras_layout(array, target.kind)
+        if tuple(value.shape) != tuple(target.variable.shape):
+            if ignore_mismatched_sizes:
+                skipped.append(source_key)
+                assigned.add(name)
+                continue
+            mismatched.append((source_key, tuple(array.shape), tuple(target.variable.shape)))
+            continue
+        target.variable.assign(value.astype(target.variable.dtype))
+        assigned.add(name)
+    missing = sorted(set(targets) - assigned)
+    if missing or unexpected or mismatched or bad_index:
+        report = format_key_report(
+            f"checkpoint does not match {type(model).__name__} "
+            f"({model.config.preset_name() or 'custom config'}):",
+            missing, unexpected, mismatched)
+        if bad_index:
+            report += (f"\n  attention_bias_idxs differ from the model's index "
+                       f"({len(bad_index)}): {', '.join(bad_index[:6])}")
+        raise ConversionError(report)
+    if dropped_heads:
+        logger.warning("dropped checkpoint heads that %s does not have: %s",
+                       type(model).__name__, ", ".join(sorted(dropped_heads)))
+    if skipped:
+        logger.warning("kept fresh weights where sizes differ (ignore_mismatched_sizes): %s",
+                       ", ".join(skipped))
+
+
+def load_pretrained(source: str | os.PathLike, *,
+                    model_class: type[LevitPreTrainedModel] | None = None,
+                    layout: str | None = None, num_labels: int | None = None,
+                    ignore_mismatched_sizes: bool = False, progress: bool = False,
+                    **config_overrides: Any) -> LevitPreTrainedModel:
+    """Builds the Keras model of a checkpoint and loads its weights.
+
+    Args:
+        source: checkpoint file, model directory, HF hub id, or ``.keras`` file.
+        model_class: force a class (default: what the checkpoint is).
+        layout: 'hf' | 'timm' | 'fb' (default: detected from the key names).
+        num_labels: new label count; with ``ignore_mismatched_sizes=True`` the heads start fresh.
+        config_overrides: other LevitConfig fields (e.g. ``drop_path_rate``).
+    """
+    if str(source).endswith(".keras"):
+        return _load_keras(Path(source), model_class)
+    checkpoint = read_checkpoint(source)
+    _, canonical = to_canonical(checkpoint.state, layout)
+    config = checkpoint.config or infer_config(canonical)
+    overrides = dict(config_overrides)
+    if num_labels is not None and num_labels != config.num_labels:
+        overrides["num_labels"] = num_labels
+    if overrides:
+        try:
+            config = LevitConfig.from_dict(config.to_dict(), **overrides)
+        except (TypeError, ValueError) as err:
+            raise ConversionError(f"invalid config override {overrides}: {err}") from None
+    cls = choose_model_class(canonical, checkpoint.architectures, model_class)
+    config.architectures = [cls.__name__]
+    model = cls(config)
+    try:
+        assign_weights(model, canonical, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                       progress=progress)
+    except ConversionError as err:
+        raise ConversionError(f"{checkpoint.weights_path}: {err}") from None
+    return model
+
+
+def _load_keras(path: Path, model_class: type[LevitPreTrainedModel] | None):
+    import keras
+
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such file")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as err:  # zip / JSON / deserialization errors of many kinds
+        raise ConversionError(f"{path}: not a loadable .keras LeViT model ({err})") from None
+    wanted = model_class or LevitPreTrainedModel
+    if not isinstance(model, wanted):
+        raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")
+    return model
+
+
+def convert_to_file(source: str | os.PathLike, output: str | os.PathLike,
+                    **kwargs: Any) -> LevitPreTrainedModel:
+    """Converts ``source`` and writes ``output`` (.keras) atomically: no file on failure."""
+    output = Path(output)
+    if output.suffix != ".keras":
+        raise ConversionError(f"{output}: the output file name must end in .keras")
+    if not output.parent.exists():
+        raise ConversionError(f"{output.parent}: output directory does not exist")
+    model = load_pretrained(source, **kwargs)
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".keras",
+                                         dir=output.parent)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return model

@@ -1,0 +1,443 @@
+"""Keras 3 building blocks of LeViT, smallest first: conv/linear + BN, attention, MLP, stage, head.
+
+Tensors are NHWC in the stem and token-major (B, N, C) after it, N = H * W in row-major order
+(the order PyTorch's ``flatten(2).transpose(1, 2)`` gives). Sublayer attribute names follow HF's
+module names (``queries_keys_values``, ``projection``, ``linear_up`` ...), which the converters
+rely on. BatchNormalization uses PyTorch's settings: epsilon 1e-5, momentum 0.9 (torch's 0.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+from levit_tf.attention_bias import attention_bias_index, num_bias_offsets, query_grid
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9  # Keras convention: moving = momentum * moving + (1 - momentum) * batch
+
+register = keras.saving.register_keras_serializable(package="levit_tf")
+
+
+def batch_norm(name: str, dtype: Any) -> layers.BatchNormalization:
+    return layers.BatchNormalization(
+        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype
+    )
+
+
+@register
+class ConvBN(layers.Layer):
+    """3x3 stride-2 convolution (torch padding 1 on every side), no bias, then BatchNorm.
+
+    (B, H, W, C_in) -> (B, H', W', filters), H' = (H + 2 * padding - kernel) // strides + 1.
+    """
+
+    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 2, padding: int = 1,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides, self.padding = (
+            filters, kernel_size, strides, padding)
+        self.pad = layers.ZeroPadding2D(padding, dtype=self.dtype_policy, name="pad")
+        self.convolution = layers.Conv2D(
+            filters, kernel_size, strides=strides, padding="valid", use_bias=False,
+            dtype=self.dtype_policy, name="convolution")
+        self.batch_norm = batch_norm("batch_norm", self.dtype_policy)
+
+    def build(self, input_shape: tuple) -> None:
+        self.pad.build(input_shape)
+        padded = self.pad.compute_output_shape(input_shape)
+        self.convolution.build(padded)
+        self.batch_norm.build(self.convolution.compute_output_shape(padded))
+
+    def call(self, x, training=None):
+        return self.batch_norm(self.convolution(self.pad(x)), training=training)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return self.convolution.compute_output_shape(self.pad.compute_output_shape(input_shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding}
+
+
+@register
+class DenseBN(layers.Layer):
+    """Linear without bias, then BatchNorm over all tokens. (B, N, C_in) -> (B, N, units)."""
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.linear = layers.Dense(units, use_bias=False, dtype=self.dtype_policy, name="linear")
+        self.batch_norm = batch_norm("batch_norm", self.dtype_policy)
+
+    def build(self, input_shape: tuple) -> None:
+        self.linear.build(input_shape)
+        self.batch_norm.build((*input_shape[:-1], self.units))
+
+    def call(self, x, training=None):
+        return self.batch_norm(self.linear(x), training=training)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}
+
+
+@register
+class LevitClassificationHead(layers.Layer):
+    """BatchNorm then Linear with bias (HF ``LevitClassificationLayer``). (B, C) -> (B, units)."""
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.batch_norm = batch_norm("batch_norm", self.dtype_policy)
+        self.linear = layers.Dense(units, dtype=self.dtype_policy, name="linear")
+
+    def build(self, input_shape: tuple) -> None:
+        self.batch_norm.build(input_shape)
+        self.linear.build(input_shape)
+
+    def call(self, x, training=None):
+        return self.linear(self.batch_norm(x, training=training))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.units)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}
+
+
+@register
+class LevitPatchEmbeddings(layers.Layer):
+    """The stem: four ConvBN (stride 2 each) with Hardswish between, then flatten to tokens.
+
+    (B, H, W, C_in) -> (B, H/16 * W/16, hidden_size), channels C/8, C/4, C/2, C.
+    """
+
+    def __init__(self, hidden_size: int, kernel_size: int = 3, stride: int = 2, padding: int = 1,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size, self.kernel_size, self.stride, self.padding = (
+            hidden_size, kernel_size, stride, padding)
+        widths = (hidden_size // 8, hidden_size // 4, hidden_size // 2, hidden_size)
+        self.embedding_layers = [
+            ConvBN(width, kernel_size, stride, padding, dtype=self.dtype_policy,
+                   name=f"embedding_layer_{i + 1}")
+            for i, width in enumerate(widths)
+        ]
+
+    def build(self, input_shape: tuple) -> None:
+        shape = input_shape
+        for layer in self.embedding_layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, pixel_values, training=None):
+        x = pixel_values
+        for i, layer in enumerate(self.embedding_layers):
+            if i:
+                x = ops.hard_swish(x)
+            x = layer(x, training=training)
+        _, height, width, channels = x.shape
+        return ops.reshape(x, (-1, height * width, channels))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = input_shape
+        for layer in self.embedding_layers:
+            shape = layer.compute_output_shape(shape)
+        return (shape[0], shape[1] * shape[2], shape[3])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+
+class _BiasedAttention(layers.Layer):
+    """Shared parts of both attentions: the learned bias table and the softmax(QK^T + B)V core."""
+
+    def __init__(self, key_dim: int, num_heads: int, attention_ratio: int,
+                 grid: tuple[int, int], stride: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key_dim, self.num_heads, self.attention_ratio = key_dim, num_heads, attention_ratio
+        self.grid = tuple(int(s) for s in grid)
+        self.value_dim = attention_ratio * key_dim
+        self.scale = key_dim**-0.5
+        self.bias_index = attention_bias_index(self.grid, stride)  # (N_q, N_k) int32 constant
+
+    def build_biases(self) -> None:
+        self.attention_biases = self.add_weight(
+            shape=(self.num_heads, num_bias_offsets(self.grid)), initializer="zeros",
+            name="attention_biases")
+
+    def attention_bias(self):
+        """(heads, N_q, N_k) gathered afresh on every call: no cache that can go stale."""
+        return ops.take(self.attention_biases, self.bias_index, axis=1)
+
+    def attend(self, query, key, value):
+        """query (B, h, N_q, D), key (B, h, D, N_k), value (B, h, N_k, rD) -> (B, N_q, h*rD)."""
+        scores = ops.matmul(query, key) * self.scale + ops.cast(self.attention_bias(), query.dtype)
+        weights = ops.softmax(scores, axis=-1)
+        out = ops.transpose(ops.matmul(weights, value), (0, 2, 1, 3))
+        return ops.reshape(out, (-1, self.bias_index.shape[0], self.num_heads * self.value_dim))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "key_dim": self.key_dim, "num_heads": self.num_heads,
+                "attention_ratio": self.attention_ratio, "grid": list(self.grid)}
+
+
+@register
+class LevitAttention(_BiasedAttention):
+    """Multi-head self-attention with learned relative-position biases. (B, N, C) -> (B, N, C).
+
+    The fused projection is head-major: per head the columns are [q (D) | k (D) | v (rD)].
+    """
+
+    def __init__(self, hidden_size: int, key_dim: int, num_heads: int, attention_ratio: int,
+                 grid: tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(key_dim, num_heads, attention_ratio, grid, stride=1, **kwargs)
+        self.hidden_size = hidden_size
+        self.queries_keys_values = DenseBN(
+            num_heads * (2 * key_dim + self.value_dim), dtype=self.dtype_policy,
+            name="queries_keys_values")
+        self.projection = DenseBN(hidden_size, dtype=self.dtype_policy, name="projection")
+
+    def build(self, input_shape: tuple) -> None:
+        self.queries_keys_values.build(input_shape)
+        self.projection.build((*input_shape[:-1], self.num_heads * self.value_dim))
+        self.build_biases()
+
+    def call(self, x, training=None):
+        tokens = self.bias_index.shape[1]
+        qkv = ops.reshape(self.queries_keys_values(x, training=training),
+                          (-1, tokens, self.num_heads, 2 * self.key_dim + self.value_dim))
+        query = ops.transpose(qkv[..., : self.key_dim], (0, 2, 1, 3))
+        key = ops.transpose(qkv[..., self.key_dim: 2 * self.key_dim], (0, 2, 3, 1))
+        value = ops.transpose(qkv[..., 2 * self.key_dim:], (0, 2, 1, 3))
+        out = self.attend(query, key, value)
+        return self.projection(ops.hard_swish(out), training=training)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size}
+
+
+@register
+class LevitAttentionSubsample(_BiasedAttention):
+    """Shrinking attention: queries on every ``stride``-th grid point, keys/values on all.
+
+    (B, H*W, C_in) -> (B, ceil(H/s)*ceil(W/s), output_dim). Not residual (the width changes).
+    Per head the key/value columns are [k (D) | v (rD)].
+    """
+
+    def __init__(self, output_dim: int, key_dim: int, num_heads: int, attention_ratio: int,
+                 grid: tuple[int, int], stride: int = 2, **kwargs: Any) -> None:
+        super().__init__(key_dim, num_heads, attention_ratio, grid, stride=stride, **kwargs)
+        self.output_dim, self.stride = output_dim, stride
+        self.output_grid = query_grid(self.grid, stride)
+        self.keys_values = DenseBN(num_heads * (key_dim + self.value_dim),
+                                   dtype=self.dtype_policy, name="keys_values")
+        self.queries = DenseBN(num_heads * key_dim, dtype=self.dtype_policy, name="queries")
+        self.projection = DenseBN(output_dim, dtype=self.dtype_policy, name="projection")
+
+    def build(self, input_shape: tuple) -> None:
+        self.keys_values.build(input_shape)
+        queries = self.output_grid[0] * self.output_grid[1]
+        self.queries.build((input_shape[0], queries, input_shape[-1]))
+        self.projection.build((input_shape[0], queries, self.num_heads * self.value_dim))
+        self.build_biases()
+
+    def subsample(self, x):
+        """(B, H*W, C) -> (B, ceil(H/s)*ceil(W/s), C): every stride-th row and column."""
+        channels = x.shape[-1]
+        grid = ops.reshape(x, (-1, *self.grid, channels))[:, :: self.stride, :: self.stride]
+        return ops.reshape(grid, (-1, self.output_grid[0] * self.output_grid[1], channels))
+
+    def call(self, x, training=None):
+        tokens = self.grid[0] * self.grid[1]
+        kv = ops.reshape(self.keys_values(x, training=training),
+                         (-1, tokens, self.num_heads, self.key_dim + self.value_dim))
+        key = ops.transpose(kv[..., : self.key_dim], (0, 2, 3, 1))
+        value = ops.transpose(kv[..., self.key_dim:], (0, 2, 1, 3))
+        query = self.queries(self.subsample(x), training=training)
+        query = ops.transpose(
+            ops.reshape(query, (-1, self.bias_index.shape[0], self.num_heads, self.key_dim)),
+            (0, 2, 1, 3))
+        out = self.attend(query, key, value)
+        return self.projection(ops.hard_swish(out), training=training)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.output_grid[0] * self.output_grid[1], self.output_dim)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "output_dim": self.output_dim, "stride": self.stride}
+
+
+@register
+class LevitMLP(layers.Layer):
+    """DenseBN up, Hardswish, DenseBN down. (B, N, C) -> (B, N, C)."""
+
+    def __init__(self, hidden_size: int, hidden_dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size, self.hidden_dim = hidden_size, hidden_dim
+        self.linear_up = DenseBN(hidden_dim, dtype=self.dtype_policy, name="linear_up")
+        self.linear_down = DenseBN(hidden_size, dtype=self.dtype_policy, name="linear_down")
+
+    def build(self, input_shape: tuple) -> None:
+        self.linear_up.build(input_shape)
+        self.linear_down.build((*input_shape[:-1], self.hidden_dim))
+
+    def call(self, x, training=None):
+        return self.linear_down(ops.hard_swish(self.linear_up(x, training=training)),
+                                training=training)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size,
+                "hidden_dim": self.hidden_dim}
+
+
+@register
+class LevitResidual(layers.Layer):
+    """x + drop_path(module(x)): stochastic depth drops the branch per sample in training."""
+
+    def __init__(self, module: layers.Layer, drop_path_rate: float = 0.0, seed: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.module = module
+        self.drop_path_rate = float(drop_path_rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if drop_path_rate > 0 else None
+
+    def build(self, input_shape: tuple) -> None:
+        self.module.build(input_shape)
+
+    def call(self, x, training=None):
+        branch = self.module(x, training=training)
+        if training and self.drop_path_rate > 0:
+            keep = 1.0 - self.drop_path_rate
+            noise = keras.random.uniform((ops.shape(x)[0], 1, 1), seed=self.seed_generator,
+                                         dtype=branch.dtype)
+            branch = branch * (ops.cast(noise >= self.drop_path_rate, branch.dtype) / keep)
+        return x + branch
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "module": keras.saving.serialize_keras_object(self.module),
+                "drop_path_rate": self.drop_path_rate, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict) -> LevitResidual:
+        config = dict(config)
+        config["module"] = keras.saving.deserialize_keras_object(config["module"])
+        return cls(**config)
+
+
+@register
+class LevitStage(layers.Layer):
+    """``depth`` x (residual attention, residual MLP) on one grid, then optionally the shrinking
+    attention and its residual MLP (HF's stage layout: the downsample ends the stage).
+
+    (B, H*W, C) -> (B, H*W, C), or (B, ceil(H/2)*ceil(W/2), downsample_dim) with a downsample.
+    """
+
+    def __init__(self, hidden_size: int, key_dim: int, depth: int, num_heads: int,
+                 attention_ratio: int, mlp_ratio: int, grid: tuple[int, int],
+                 drop_path_rate: float = 0.0, downsample_dim: int | None = None,
+                 downsample_key_dim: int | None = None, downsample_heads: int | None = None,
+                 downsample_attention_ratio: int = 4, downsample_mlp_ratio: int = 2,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size, self.key_dim, self.depth, self.num_heads = (
+            hidden_size, key_dim, depth, num_heads)
+        self.attention_ratio, self.mlp_ratio = attention_ratio, mlp_ratio
+        self.grid = tuple(int(s) for s in grid)
+        self.drop_path_rate = drop_path_rate
+        self.downsample_dim, self.downsample_key_dim, self.downsample_heads = (
+            downsample_dim, downsample_key_dim, downsample_heads)
+        self.downsample_attention_ratio = downsample_attention_ratio
+        self.downsample_mlp_ratio = downsample_mlp_ratio
+        policy = self.dtype_policy
+
+        def residual(module: layers.Layer, index: int) -> LevitResidual:
+            return LevitResidual(module, drop_path_rate, dtype=policy, name=f"layers_{index}")
+
+        self.blocks: list[layers.Layer] = []
+        for _ in range(depth):
+            self.blocks.append(residual(LevitAttention(
+                hidden_size, key_dim, num_heads, attention_ratio, self.grid, dtype=policy,
+                name="attention"), len(self.blocks)))
+            self.blocks.append(residual(
+                LevitMLP(hidden_size, hidden_size * mlp_ratio, dtype=policy, name="mlp"),
+                len(self.blocks)))
+        if downsample_dim is not None:
+            self.blocks.append(LevitAttentionSubsample(
+                downsample_dim, downsample_key_dim, downsample_heads, downsample_attention_ratio,
+                self.grid, stride=2, dtype=policy, name=f"layers_{len(self.blocks)}"))
+            self.blocks.append(residual(LevitMLP(
+                downsample_dim, downsample_dim * downsample_mlp_ratio, dtype=policy, name="mlp"),
+                len(self.blocks)))
+
+    def build(self, input_shape: tuple) -> None:
+        shape = input_shape
+        for block in self.blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+
+    def call(self, x, training=None):
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = input_shape
+        for block in self.blocks:
+            shape = block.compute_output_shape(shape)
+        return shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size, "key_dim": self.key_dim,
+                "depth": self.depth, "num_heads": self.num_heads,
+                "attention_ratio": self.attention_ratio, "mlp_ratio": self.mlp_ratio,
+                "grid": list(self.grid), "drop_path_rate": self.drop_path_rate,
+                "downsample_dim": self.downsample_dim,
+                "downsample_key_dim": self.downsample_key_dim,
+                "downsample_heads": self.downsample_heads,
+                "downsample_attention_ratio": self.downsample_attention_ratio,
+                "downsample_mlp_ratio": self.downsample_mlp_ratio}
+
+
+def stages_from_config(config: Any, dtype: Any = None) -> list[LevitStage]:
+    """The LevitStage list of a LevitConfig (HF ``down_ops``: key_dim[0], ratio 4, MLP 2)."""
+    grids = config.stage_grids()
+    stages = []
+    for i in range(config.num_stages):
+        last = i == config.num_stages - 1
+        stages.append(LevitStage(
+            hidden_size=config.hidden_sizes[i], key_dim=config.key_dim[i], depth=config.depths[i],
+            num_heads=config.num_attention_heads[i], attention_ratio=config.attention_ratio[i],
+            mlp_ratio=config.mlp_ratio[i], grid=grids[i], drop_path_rate=config.drop_path_rate,
+            downsample_dim=None if last else config.hidden_sizes[i + 1],
+            downsample_key_dim=None if last else config.key_dim[0],
+            downsample_heads=None if last else config.down_heads(i),
+            dtype=dtype, name=f"stages_{i}"))
+    return stages
+
+
+def pixel_shape(config: Any) -> tuple[int | None, int, int, int]:
+    """Model input shape (B, H, W, C) of a LevitConfig."""
+    return (None, *config.image_hw, config.num_channels)
+
+
+__all__ = [
+    "ConvBN", "DenseBN", "LevitAttention", "LevitAttentionSubsample", "LevitClassificationHead",
+    "LevitMLP", "LevitPatchEmbeddings", "LevitResidual", "LevitStage",
+]

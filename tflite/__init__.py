@@ -1,0 +1,1 @@
+"""TFLite export for ARM mobile CPUs (installed as ``levit_tf.tflite``)."""
