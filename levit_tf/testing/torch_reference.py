@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from levit_tf.configuration_levit import PRESETS
-from tests.torch_compat import import_timm, make_torchvision_importable
+from levit_tf.testing.torch_compat import import_timm, make_torchvision_importable
 
 make_torchvision_importable()
 
@@ -163,3 +163,39 @@ def nhwc(pixels_nchw: np.ndarray) -> np.ndarray:
 def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
     """max |actual - reference| / max |reference|."""
     return float(np.max(np.abs(actual - reference)) / np.max(np.abs(reference)))
+
+
+def timm_hidden_states(model: torch.nn.Module, pixels: torch.Tensor) -> tuple[list[np.ndarray],
+                                                                              np.ndarray]:
+    """(HF-ordered hidden states, logits) of a timm LeViT.
+
+    HF ends a stage with its shrinking attention, timm starts the next one with it, so HF's
+    hidden states are: the stem's tokens, each later stage's ``downsample`` output, and the last
+    stage's output.
+    """
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(_module, _inputs, output):
+            captured[name] = output
+        return hook
+
+    modules = {"stem": model.stem, "last": model.stages[-1]}
+    for i, stage in enumerate(model.stages):
+        if i:
+            modules[f"down{i}"] = stage.downsample
+    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    try:
+        with torch.no_grad():
+            logits = model(pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    def tokens(value: torch.Tensor) -> np.ndarray:
+        if value.ndim == 4:  # NCHW (stem, and every stage of levit_conv_*)
+            value = value.flatten(2).transpose(1, 2)
+        return value.numpy()
+
+    names = ["stem", *[f"down{i}" for i in range(1, len(model.stages))], "last"]
+    return [tokens(captured[name]) for name in names], logits.numpy()
