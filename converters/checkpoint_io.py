@@ -29,12 +29,12 @@ def sniff_format(path: Path) -> str:
         head = handle.read(16)
     if head.startswith(b"PK\x03\x04"):
         return "torch-zip"
-    if head[:1] == b"\x80":
-        return "torch-pickle"
-    if len(head) >= 9:
+    if len(head) >= 9:  # u64 little-endian JSON header length, then the JSON header
         (header_len,) = struct.unpack("<Q", head[:8])
         if 2 <= header_len < 100_000_000 and head[8:9] == b"{":
             return "safetensors"
+    if head[:1] == b"\x80":
+        return "torch-pickle"
     raise ConversionError(
         f"{path}: not a PyTorch checkpoint (expected safetensors, or a torch.save .pth/.pt/.bin "
         f"file; first bytes {head[:8]!r})")

@@ -261,7 +261,9 @@ class LevitConfig:
             num_attention_heads=list(self.num_attention_heads),
             depths=list(self.depths),
             key_dim=list(self.key_dim),
-            drop_path_rate=self.drop_path_rate,
+            # transformers 5 types this field int and rejects 0.0; keep whole numbers ints
+            drop_path_rate=(int(self.drop_path_rate) if self.drop_path_rate.is_integer()
+                            else self.drop_path_rate),
             mlp_ratio=list(self.mlp_ratio),
             attention_ratio=list(self.attention_ratio),
             initializer_range=self.initializer_range,

@@ -316,7 +316,8 @@ class LevitResidual(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed) if drop_path_rate > 0 else None
 
     def build(self, input_shape: tuple) -> None:
-        self.module.build(input_shape)
+        if not self.module.built:  # a deserialized module arrives built
+            self.module.build(input_shape)
 
     def call(self, x, training=None):
         branch = self.module(x, training=training)

@@ -1,0 +1,142 @@
+"""Model API: HF-style calls and outputs, heads, serialization, input checks."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from levit_tf import (
+    LevitConfig,
+    LevitForImageClassification,
+    LevitForImageClassificationWithTeacher,
+    LevitModel,
+)
+from levit_tf.layers import (
+    ConvBN,
+    DenseBN,
+    LevitAttention,
+    LevitAttentionSubsample,
+    LevitClassificationHead,
+    LevitMLP,
+    LevitPatchEmbeddings,
+    LevitResidual,
+    LevitStage,
+)
+
+SMALL = dict(hidden_sizes=[32, 48, 64], num_attention_heads=[2, 3, 4], depths=[1, 1, 1],
+             key_dim=[8, 8, 8], image_size=96, num_labels=7)
+
+
+def randomize(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Random weights everywhere (BN statistics and biases too), variance kept positive."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        value = rng.normal(0, 0.3, weight.shape)
+        if "moving_variance" in weight.path or "gamma" in weight.path:
+            value = rng.uniform(0.5, 1.5, weight.shape)
+        weight.assign(value.astype(weight.dtype))
+    return model
+
+
+@pytest.fixture(scope="module")
+def pixels() -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(2, 96, 96, 3)).astype(np.float32)
+
+
+def test_hf_style_call_with_tf_tensors(pixels):
+    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)))
+    inputs = {"pixel_values": tf.constant(pixels)}
+    out = model(**inputs)
+    assert out["logits"].shape == (2, 7)
+    np.testing.assert_allclose(out["logits"], (out["cls_logits"] + out["distillation_logits"]) / 2,
+                               rtol=1e-6, atol=1e-6)
+    predicted = int(tf.argmax(out["logits"][0]))
+    assert model.config.id2label[predicted] == f"LABEL_{predicted}"
+
+
+def test_levit_model_outputs(pixels):
+    model = randomize(LevitModel(LevitConfig(**SMALL)))
+    out = model(pixels, output_hidden_states=True)
+    assert out["last_hidden_state"].shape == (2, 4, 64)  # 96 px -> 6x6 -> 3x3 -> 2x2 tokens
+    np.testing.assert_allclose(out["pooler_output"], np.mean(out["last_hidden_state"], axis=1),
+                               rtol=1e-6)
+    assert [h.shape for h in out["hidden_states"]] == [(2, 36, 32), (2, 9, 48), (2, 4, 64),
+                                                       (2, 4, 64)]
+    assert "hidden_states" not in model(pixels)
+
+
+def test_zero_labels_gives_features(pixels):
+    model = LevitForImageClassification(LevitConfig(**{**SMALL, "num_labels": 0}))
+    assert model(pixels)["logits"].shape == (2, 64)
+
+
+@pytest.mark.parametrize("cls", [LevitModel, LevitForImageClassification,
+                                 LevitForImageClassificationWithTeacher])
+def test_keras_round_trip_is_exact(cls, pixels, tmp_path):
+    model = randomize(cls(LevitConfig(**SMALL)))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is cls
+    assert loaded.config == model.config
+    for key, value in model(pixels).items():
+        np.testing.assert_array_equal(loaded(pixels)[key], value)
+
+
+def test_training_mode_uses_batch_statistics(pixels):
+    model = randomize(LevitForImageClassification(LevitConfig(**SMALL)))
+    eval_logits = model(pixels, training=False)["logits"]
+    train_logits = model(pixels, training=True)["logits"]
+    assert not np.allclose(eval_logits, train_logits)
+
+
+def test_channels_first_input_gets_a_hint(pixels):
+    model = LevitForImageClassification(LevitConfig(**SMALL))
+    with pytest.raises(ValueError, match="channels-first"):
+        model(np.transpose(pixels, (0, 3, 1, 2)))
+    with pytest.raises(ValueError, match=r"\(batch, 96, 96, 3\)"):
+        model(np.zeros((1, 32, 32, 3), np.float32))
+
+
+def test_weights_follow_hf_structure():
+    model = LevitForImageClassificationWithTeacher(LevitConfig.from_preset("levit-128S"))
+    assert model.count_params() == 7_816_706  # HF LevitForImageClassificationWithTeacher 128S
+    stage = model.levit.stages[0]
+    assert len(stage.blocks) == 2 * 2 + 2  # depth 2 x (attention, MLP) + subsample + MLP
+    assert isinstance(stage.blocks[4], LevitAttentionSubsample)
+    assert stage.blocks[4].attention_biases.shape == (8, 196)
+
+
+LAYERS = [
+    (ConvBN(8), (1, 16, 16, 3)),
+    (DenseBN(12), (2, 5, 6)),
+    (LevitClassificationHead(4), (2, 6)),
+    (LevitPatchEmbeddings(32), (1, 32, 32, 3)),
+    (LevitAttention(16, 4, 2, 2, (3, 3)), (2, 9, 16)),
+    (LevitAttentionSubsample(24, 4, 4, 4, (3, 3)), (2, 9, 16)),
+    (LevitMLP(16, 32), (2, 9, 16)),
+    (LevitResidual(LevitMLP(16, 32), drop_path_rate=0.2, seed=3), (2, 9, 16)),
+    (LevitStage(16, 4, 1, 2, 2, 2, (3, 3), downsample_dim=24, downsample_key_dim=4,
+                downsample_heads=4), (2, 9, 16)),
+]
+
+
+@pytest.mark.parametrize("layer,shape", LAYERS, ids=[type(layer).__name__ for layer, _ in LAYERS])
+def test_layer_config_round_trip(layer, shape):
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    y = layer(x)
+    assert tuple(y.shape) == tuple(layer.compute_output_shape(shape))
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x), y, rtol=1e-6)
+
+
+def test_drop_path_drops_whole_samples():
+    block = LevitResidual(LevitMLP(8, 16), drop_path_rate=0.5, seed=0)
+    x = np.random.default_rng(0).normal(size=(64, 3, 8)).astype(np.float32)
+    branch = np.asarray(block(x, training=True)) - x
+    dropped = np.all(branch == 0, axis=(1, 2))
+    assert 10 < dropped.sum() < 54  # about half the samples lose the branch
+    np.testing.assert_allclose(block(x, training=False), x + block.module(x), rtol=1e-6)
