@@ -1,0 +1,93 @@
+"""Parity and conversion-time table: every variant x checkpoint layout, randomized weights.
+
+    python benchmarks/parity_report.py [--json out.json]
+
+For each of the five LeViT variants it builds randomized PyTorch references (HF transformers,
+timm ``levit_*`` and ``levit_conv_*``, and a facebookresearch-layout ``.pth``), saves each as
+the checkpoint file a user would have, converts it with ``levit_tf.converters.load_pretrained``
+(timed: read + layout detection + Keras build + assignment) and reports the max relative logit
+error (max |keras - torch| / max |torch|) and the worst per-stage hidden-state error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import safetensors.torch  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from levit_tf.configuration_levit import PRESETS  # noqa: E402
+from levit_tf.converters import load_pretrained  # noqa: E402
+from levit_tf.testing.torch_reference import (  # noqa: E402
+    hf_model,
+    nhwc,
+    relative_error,
+    save_fb_checkpoint,
+    timm_hidden_states,
+    timm_model,
+)
+
+LAYOUTS = ("hf", "timm", "timm_conv", "fb")
+
+
+def reference_outputs(layout: str, preset: str, pixels: np.ndarray, directory: Path):
+    """(checkpoint path, HF-ordered hidden states, logits) of a randomized reference."""
+    if layout in ("hf", "fb"):
+        model = hf_model(preset, seed=11)
+        with torch.no_grad():
+            out = model(torch.from_numpy(pixels), output_hidden_states=True)
+        hidden, logits = [h.numpy() for h in out.hidden_states], out.logits.numpy()
+        if layout == "hf":
+            model.save_pretrained(directory)
+            return directory, hidden, logits
+        return save_fb_checkpoint(model, directory / "fb.pth"), hidden, logits
+    model = timm_model(preset, conv=layout == "timm_conv", seed=12)
+    hidden, logits = timm_hidden_states(model, torch.from_numpy(pixels))
+    path = directory / "timm.safetensors"
+    safetensors.torch.save_file(model.state_dict(), path)
+    return path, hidden, logits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--batch", type=int, default=4)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    pixels = np.random.RandomState(0).standard_normal((args.batch, 3, 224, 224)).astype("float32")
+    rows = []
+    jobs = [(preset, layout) for preset in PRESETS for layout in LAYOUTS]
+    for preset, layout in tqdm(jobs, desc="variants x layouts"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path, hidden, logits = reference_outputs(layout, preset, pixels, Path(tmp))
+            start = time.perf_counter()
+            model = load_pretrained(path)
+            seconds = time.perf_counter() - start
+            out = model(nhwc(pixels), output_hidden_states=True)
+        rows.append(dict(
+            variant=preset, layout=layout, convert_s=round(seconds, 2),
+            logits_rel_err=relative_error(np.asarray(out["logits"]), logits),
+            hidden_rel_err=max(relative_error(np.asarray(a), b)
+                               for a, b in zip(out["hidden_states"], hidden))))
+    print(f"\nbatch {args.batch}, random N(0,1) pixels, every weight and BN statistic randomized; "
+          "error = max|keras - torch| / max|torch|")
+    print(f"{'variant':<12}{'layout':<11}{'logits rel err':>16}{'hidden rel err':>16}"
+          f"{'convert s':>11}")
+    for row in rows:
+        print(f"{row['variant']:<12}{row['layout']:<11}{row['logits_rel_err']:>16.2e}"
+              f"{row['hidden_rel_err']:>16.2e}{row['convert_s']:>11.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
