@@ -10,8 +10,12 @@ Pillow's ``libImaging/Resample.c``:
 * weights ``filter((x + xmin - center + 0.5) / filterscale)`` summed in order,
   normalised by that sum, then converted to fixed point with
   ``PRECISION_BITS = 22`` (round half away from zero);
-* horizontal pass first, vertical pass second, each accumulating in int32
-  from ``1 << 21`` and clipping ``acc >> 22`` to ``[0, 255]``.
+* two passes, each accumulating in int32 from ``1 << 21`` and clipping
+  ``acc >> 22`` to ``[0, 255]`` (the uint8 intermediate is what the second pass
+  reads). The horizontal pass runs first, except in Pillow >= 13 which runs the
+  vertical pass first when both axes change and the height shrinks by more than
+  twice the width reduction (python-pillow/Pillow#9549, read off the compiled
+  ``ImagingResampleInner``); both rules are implemented.
 
 All coefficient arithmetic runs in float64 with the same operation order as
 the C code, so the fixed-point coefficients are identical; the integer
@@ -91,7 +95,8 @@ def resample_coefficients(
     in_i = tf.cast(in_size, tf.int32)
     in_f = tf.cast(in_size, tf.float64)
     out_f = tf.cast(out_size, tf.float64)
-    scale = in_f / out_f
+    # divide_no_nan: a true division that grappler cannot turn into x * (1 / const).
+    scale = tf.math.divide_no_nan(in_f, out_f)
     filterscale = tf.maximum(scale, 1.0)
     support = base_support * filterscale
     ksize = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
@@ -110,7 +115,7 @@ def resample_coefficients(
     w = filt(((src - center[:, tf.newaxis]) + 0.5) * inv)
     w = tf.where(used, w, tf.zeros_like(w))
     ww = _ordered_row_sum(w)[:, tf.newaxis]
-    w = tf.where(ww != 0.0, w / tf.where(ww != 0.0, ww, tf.ones_like(ww)), w)
+    w = tf.where(ww != 0.0, tf.math.divide_no_nan(w, ww), w)
     scaled = w * float(1 << PRECISION_BITS)
     fixed = tf.cast(tf.where(w < 0.0, scaled - 0.5, scaled + 0.5), tf.int32)
     fixed = tf.where(valid[:, tf.newaxis], fixed, tf.zeros_like(fixed))
@@ -120,25 +125,44 @@ def resample_coefficients(
 def _apply_pass(
     image: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, limit: tf.Tensor, axis: int
 ) -> tf.Tensor:
-    """One Pillow pass along ``axis`` of int32 ``image`` (H, W, C); returns int32 in [0, 255].
+    """One Pillow pass along ``axis`` (0 = vertical, 1 = horizontal) of an int32 (H, W, C) image.
 
-    ``limit`` is the image length along ``axis``; taps past it carry zero weight.
+    ``starts`` (n,) and ``weights`` (n, ksize) come from :func:`resample_coefficients`;
+    ``limit`` is the image length along ``axis`` (taps past it carry zero weight).
+    Returns int32 values in [0, 255], i.e. the uint8 intermediate Pillow stores.
     """
     ksize = tf.shape(weights)[1]
-    wshape = [-1, 1] if axis == 0 else [1, -1, 1]
-    if axis == 0:
-        out_shape = tf.stack([tf.size(starts), tf.shape(image)[1], tf.shape(image)[2]])
-    else:
-        out_shape = tf.stack([tf.shape(image)[0], tf.size(starts), tf.shape(image)[2]])
-    acc0 = tf.fill(out_shape, tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
+    coef_shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
+    shape = tf.unstack(tf.shape(image))
+    shape[axis] = tf.size(starts)
+    acc0 = tf.fill(tf.stack(shape), tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
 
     def body(j: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         idx = tf.minimum(starts + j, limit - 1)
-        coef = tf.reshape(weights[:, j], wshape + ([1] if axis == 0 else []))
+        coef = tf.reshape(weights[:, j], coef_shape)
         return j + 1, acc + tf.gather(image, idx, axis=axis) * coef
 
     _, acc = tf.while_loop(lambda j, _: j < ksize, body, (tf.constant(0), acc0))
     return tf.clip_by_value(tf.bitwise.right_shift(acc, PRECISION_BITS), 0, 255)
+
+
+def _pillow_vertical_first_rule() -> bool:
+    """Whether the installed Pillow (>= 13, python-pillow/Pillow#9549) may go vertical-first."""
+    try:
+        import PIL
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        return True
+    return int(PIL.__version__.split(".")[0]) >= 13
+
+
+def _vertical_first(in_hw, out_hw, rule: bool) -> tf.Tensor:
+    """Pillow >= 13 pass order: vertical first iff both axes change and
+    ``in_h - out_h > 0`` and ``in_h - out_h > 2 * (in_w - out_w)``; older Pillow: never."""
+    if not rule:
+        return tf.constant(False)
+    (in_h, in_w), (out_h, out_w) = in_hw, out_hw
+    dy = in_h - out_h
+    return (in_w != out_w) & (dy > 0) & (dy > 2 * (in_w - out_w))
 
 
 def pil_resize_crop(
@@ -146,47 +170,71 @@ def pil_resize_crop(
     resized_hw: tuple[tf.Tensor, tf.Tensor],
     crop_hw: tuple[int | tf.Tensor, int | tf.Tensor] | None = None,
     resample: int = BICUBIC,
+    pillow13_pass_order: bool | None = None,
 ) -> tf.Tensor:
     """PIL-exact resize to ``resized_hw`` followed by a centre crop (HF semantics).
 
-    Only the output pixels inside the crop are computed. A crop larger than the
-    resized image is zero padded as in ``transformers.image_transforms.center_crop``
-    (offset ``(resized - crop) // 2``, floor division).
+    Only the output pixels inside the crop are computed (each output pixel of a
+    Pillow pass depends on its own taps only, so this is exact). A crop larger than
+    the resized image is zero padded as in ``transformers.image_transforms.center_crop``
+    (offset ``(resized - crop) // 2`` with floor division).
 
     Args:
-        image: (H, W, C) uint8 (or int32 in [0, 255]) tensor.
-        resized_hw: target (height, width) of the resize, scalar int tensors.
+        image: (H, W, C) uint8 tensor (int32 in [0, 255] also accepted).
+        resized_hw: target (height, width) of the resize, scalar ints.
         crop_hw: (height, width) of the centre crop; ``None`` keeps the full resize.
         resample: PIL resample code (BICUBIC or BILINEAR).
+        pillow13_pass_order: reproduce Pillow >= 13's choice of running the vertical
+            pass first for strong height reductions; ``None`` follows the installed Pillow.
 
     Returns:
         (crop_h, crop_w, C) uint8 tensor.
     """
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.int32):
-        raise TypeError(f"pil_resize_crop expects a uint8 image tensor, got dtype {image.dtype.name}")
+        raise TypeError(
+            f"pil_resize_crop expects a uint8 image tensor, got dtype {image.dtype.name}"
+        )
+    if image.shape.rank is not None and image.shape.rank != 3:
+        raise ValueError(f"pil_resize_crop expects an (H, W, C) image, got shape {image.shape}")
+    if pillow13_pass_order is None:
+        pillow13_pass_order = _pillow_vertical_first_rule()
     out_h = tf.cast(resized_hw[0], tf.int32)
     out_w = tf.cast(resized_hw[1], tf.int32)
-    tf.debugging.assert_positive(out_h, message="resize height must be > 0")
-    tf.debugging.assert_positive(out_w, message="resize width must be > 0")
+    checks = [
+        tf.debugging.assert_positive(out_h, message="resize height must be > 0"),
+        tf.debugging.assert_positive(out_w, message="resize width must be > 0"),
+        tf.debugging.assert_positive(tf.size(image), message="image must not be empty"),
+    ]
+    with tf.control_dependencies(checks):
+        in_h = tf.shape(image)[0]
+        in_w = tf.shape(image)[1]
     crop_h, crop_w = (out_h, out_w) if crop_hw is None else crop_hw
     crop_h = tf.cast(crop_h, tf.int32)
     crop_w = tf.cast(crop_w, tf.int32)
-    in_h = tf.shape(image)[0]
-    in_w = tf.shape(image)[1]
 
     rows = tf.range(crop_h) + tf.math.floordiv(out_h - crop_h, 2)
     cols = tf.range(crop_w) + tf.math.floordiv(out_w - crop_w, 2)
     y0, wy = resample_coefficients(in_h, out_h, rows, resample)
     x0, wx = resample_coefficients(in_w, out_w, cols, resample)
+    pixels = tf.cast(image, tf.int32)
 
-    # Horizontal pass only over the source rows the vertical pass reads.
-    first = tf.reduce_min(y0)
-    last = tf.minimum(tf.reduce_max(y0) + tf.shape(wy)[1], in_h)
-    pixels = tf.cast(image[first:last], tf.int32)
-    pixels = _apply_pass(pixels, x0, wx, in_w, axis=1)
-    pixels = _apply_pass(pixels, y0 - first, wy, last - first, axis=0)
-    return tf.cast(pixels, tf.uint8)
+    # Vertical-first == horizontal-first on the transposed image; selecting the
+    # operands with tf.cond keeps the while loops out of the conditional branches.
+    vfirst = _vertical_first((in_h, in_w), (out_h, out_w), pillow13_pass_order)
+    pixels = tf.cond(vfirst, lambda: tf.transpose(pixels, [1, 0, 2]), lambda: pixels)
+    a0, wa, la, b0, wb, lb = tf.cond(
+        vfirst, lambda: (x0, wx, in_w, y0, wy, in_h), lambda: (y0, wy, in_h, x0, wx, in_w)
+    )
+    # First pass (along axis 1) only over the rows the second pass reads.
+    first = tf.reduce_min(a0)
+    last = tf.minimum(tf.reduce_max(a0) + tf.shape(wa)[1], la)
+    tmp = _apply_pass(pixels[first:last], b0, wb, lb, axis=1)
+    out = _apply_pass(tmp, a0 - first, wa, last - first, axis=0)
+    out = tf.cond(vfirst, lambda: tf.transpose(out, [1, 0, 2]), lambda: out)
+    if crop_hw is not None and all(isinstance(v, int) for v in crop_hw):
+        out = tf.ensure_shape(out, [crop_hw[0], crop_hw[1], image.shape[-1]])
+    return tf.cast(out, tf.uint8)
 
 
 def pil_resize(image: tf.Tensor, size_hw: tuple[tf.Tensor, tf.Tensor], resample: int = BICUBIC):
