@@ -20,14 +20,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import safetensors.torch  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import safetensors.torch
+import torch
+from levit_tf.converters import load_pretrained
+from tqdm import tqdm
 
-from levit_tf.configuration_levit import PRESETS  # noqa: E402
-from levit_tf.converters import load_pretrained  # noqa: E402
-from levit_tf.testing.torch_reference import (  # noqa: E402
+from levit_tf.configuration_levit import PRESETS
+from levit_tf.testing.torch_reference import (
     hf_model,
     nhwc,
     relative_error,
@@ -77,7 +77,7 @@ def main() -> None:
             variant=preset, layout=layout, convert_s=round(seconds, 2),
             logits_rel_err=relative_error(np.asarray(out["logits"]), logits),
             hidden_rel_err=max(relative_error(np.asarray(a), b)
-                               for a, b in zip(out["hidden_states"], hidden))))
+                               for a, b in zip(out["hidden_states"], hidden, strict=True))))
     print(f"\nbatch {args.batch}, random N(0,1) pixels, every weight and BN statistic randomized; "
           "error = max|keras - torch| / max|torch|")
     print(f"{'variant':<12}{'layout':<11}{'logits rel err':>16}{'hidden rel err':>16}"

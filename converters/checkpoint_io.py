@@ -13,7 +13,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-
 from levit_tf.converters.errors import ConversionError
 
 StateDict = dict[str, np.ndarray]
@@ -73,7 +72,8 @@ def read_torch(path: Path) -> StateDict:
     state: StateDict = {}
     for key, value in data.items():
         if not isinstance(value, torch.Tensor):
-            raise ConversionError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
+            raise ConversionError(
+                f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
         value = value.detach().cpu()
         state[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
     return state

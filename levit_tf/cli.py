@@ -73,7 +73,8 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"  stages: widths {config.hidden_sizes}, heads {config.num_attention_heads}, "
           f"depths {config.depths}, key dims {config.key_dim}")
     labels = list(config.id2label.values())
-    print(f"  labels: {config.num_labels} ({', '.join(labels[:3])}{', ...' if len(labels) > 3 else ''})")
+    more = ", ..." if len(labels) > 3 else ""
+    print(f"  labels: {config.num_labels} ({', '.join(labels[:3])}{more})")
 
 
 def build_parser() -> argparse.ArgumentParser:

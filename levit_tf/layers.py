@@ -21,10 +21,47 @@ BN_MOMENTUM = 0.9  # Keras convention: moving = momentum * moving + (1 - momentu
 register = keras.saving.register_keras_serializable(package="levit_tf")
 
 
-def batch_norm(name: str, dtype: Any) -> layers.BatchNormalization:
-    return layers.BatchNormalization(
-        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype
-    )
+@register
+class TorchBatchNorm(layers.BatchNormalization):
+    """BatchNormalization over the last axis that updates its statistics as PyTorch does.
+
+    Normalization uses the biased batch variance in both frameworks, but PyTorch's running
+    variance tracks the *unbiased* one (times n / (n - 1), n = values per channel); Keras tracks
+    the biased one. With this layer, eval-mode outputs after training match PyTorch's.
+    """
+
+    def __init__(self, epsilon: float = BN_EPSILON, momentum: float = BN_MOMENTUM,
+                 **kwargs: Any) -> None:
+        kwargs.pop("axis", None)
+        super().__init__(axis=-1, epsilon=epsilon, momentum=momentum, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=False)
+        x = ops.cast(inputs, backend_float(inputs.dtype))
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = ops.moments(x, axes=axes)
+        count = ops.cast(ops.prod(ops.shape(x)[:-1]), x.dtype)
+        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        self.moving_mean.assign(
+            self.moving_mean * self.momentum + ops.cast(mean, self.moving_mean.dtype)
+            * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + ops.cast(unbiased, self.moving_variance.dtype)
+            * (1.0 - self.momentum))
+        out = ops.batch_normalization(
+            x, mean, variance, axis=-1, offset=ops.cast(self.beta, x.dtype),
+            scale=ops.cast(self.gamma, x.dtype), epsilon=self.epsilon)
+        return ops.cast(out, self.compute_dtype)
+
+
+def backend_float(dtype: Any) -> str:
+    """float32 for reduced-precision inputs (BN statistics overflow in float16)."""
+    return "float64" if str(dtype) == "float64" else "float32"
+
+
+def batch_norm(name: str, dtype: Any) -> TorchBatchNorm:
+    return TorchBatchNorm(name=name, dtype=dtype)
 
 
 @register

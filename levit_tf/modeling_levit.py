@@ -93,7 +93,8 @@ class LevitPreTrainedModel(keras.Model):
         if len(shape) != 4 or shape[1:] != expected:
             hint = ""
             if len(shape) == 4 and shape[1] == expected[2] and shape[2:] == expected[:2]:
-                hint = " (looks channels-first: transpose to NHWC, e.g. ops.transpose(x, (0, 2, 3, 1)))"
+                hint = (" (looks channels-first: transpose to NHWC, "
+                        "e.g. ops.transpose(x, (0, 2, 3, 1)))")
             raise ValueError(
                 f"{type(self).__name__} expects pixel_values of shape (batch, {expected[0]}, "
                 f"{expected[1]}, {expected[2]}) NHWC, got {shape}{hint}")

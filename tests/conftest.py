@@ -6,6 +6,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from levit_tf.testing.torch_compat import make_torchvision_importable  # noqa: E402
+from levit_tf.testing.torch_compat import make_torchvision_importable
 
 make_torchvision_importable()

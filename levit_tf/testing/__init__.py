@@ -1,1 +1,1 @@
-"""Helpers for verifying levit_tf against the PyTorch references (need torch, timm, transformers)."""
+"""Helpers for checking levit_tf against the PyTorch references (torch, timm, transformers)."""

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from levit_tf.converters import load_pretrained
 
 from levit_tf import LevitForImageClassificationWithTeacher
 from levit_tf.configuration_levit import PRESETS
-from levit_tf.converters import load_pretrained
 from levit_tf.testing.torch_reference import (
     hf_bias_index_buffers,
     hf_model,
@@ -51,7 +51,8 @@ def test_hf_directory(preset, pixels, tmp_path):
     assert_close(out["distillation_logits"], expected.distillation_logits, LOGIT_TOLERANCE,
                  "distillation_logits")
     assert len(out["hidden_states"]) == len(expected.hidden_states) == 4
-    for i, (ours, theirs) in enumerate(zip(out["hidden_states"], expected.hidden_states)):
+    pairs = zip(out["hidden_states"], expected.hidden_states, strict=True)
+    for i, (ours, theirs) in enumerate(pairs):
         assert_close(ours, theirs, HIDDEN_TOLERANCE, f"hidden_states[{i}]")
 
 
@@ -69,7 +70,7 @@ def test_timm_checkpoint(preset, conv, pixels, tmp_path):
     assert model.config.id2label[0] == "tench, Tinca tinca"  # ImageNet labels ship with us
     out = model(nhwc(pixels), output_hidden_states=True)
     assert_close(out["logits"], expected_logits, LOGIT_TOLERANCE, "logits")
-    for i, (ours, theirs) in enumerate(zip(out["hidden_states"], expected_hidden)):
+    for i, (ours, theirs) in enumerate(zip(out["hidden_states"], expected_hidden, strict=True)):
         assert_close(ours, theirs, HIDDEN_TOLERANCE, f"hidden_states[{i}]")
 
 
@@ -95,7 +96,8 @@ def test_facebookresearch_checkpoint(preset, pixels, tmp_path):
     assert model.config.preset_name() == preset
     out = model(nhwc(pixels), output_hidden_states=True)
     assert_close(out["logits"], expected.logits, LOGIT_TOLERANCE, "logits")
-    for i, (ours, theirs) in enumerate(zip(out["hidden_states"], expected.hidden_states)):
+    pairs = zip(out["hidden_states"], expected.hidden_states, strict=True)
+    for i, (ours, theirs) in enumerate(pairs):
         assert_close(ours, theirs, HIDDEN_TOLERANCE, f"hidden_states[{i}]")
 
 

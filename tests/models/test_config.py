@@ -80,7 +80,7 @@ def test_invalid_configs_name_the_field(fields, message):
 def test_bad_config_file_names_the_file(tmp_path):
     path = tmp_path / "config.json"
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match=r"config\.json"):
         LevitConfig.from_json_file(path)
     path.write_text(json.dumps({"model_type": "resnet"}))
     with pytest.raises(ValueError, match="model_type='resnet'"):

@@ -140,3 +140,19 @@ def test_drop_path_drops_whole_samples():
     dropped = np.all(branch == 0, axis=(1, 2))
     assert 10 < dropped.sum() < 54  # about half the samples lose the branch
     np.testing.assert_allclose(block(x, training=False), x + block.module(x), rtol=1e-6)
+
+
+def test_batch_norm_statistics_update_like_pytorch():
+    import torch
+
+    from levit_tf.layers import TorchBatchNorm
+
+    x = np.random.default_rng(3).normal(2.0, 3.0, size=(4, 5, 6)).astype(np.float32)
+    ours = TorchBatchNorm()
+    ours.build(x.shape)
+    theirs = torch.nn.BatchNorm1d(6)
+    out = ours(x, training=True)
+    expected = theirs(torch.from_numpy(x).flatten(0, 1)).reshape(4, 5, 6)
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.moving_mean, theirs.running_mean, rtol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance, theirs.running_var, rtol=1e-6)
