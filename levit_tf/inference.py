@@ -1,0 +1,297 @@
+"""Inference-optimized LeViT: every BatchNorm folded, heads fused, attention biases constant.
+
+``optimize_for_inference(model)`` returns a ``LevitForInference`` that computes the same function
+as the trained model in eval mode (to float32 rounding) with fewer ops:
+
+- ConvBN / DenseBN -> one convolution / Dense with bias (W * s, beta - mean * s, s = gamma /
+  sqrt(var + eps)); the BN -> Dense heads fold the same way from the other side.
+- ``LevitForImageClassificationWithTeacher``'s two heads become one Dense (their average), which
+  is what inference returns anyway.
+- The softmax scale 1/sqrt(D) is folded into the query columns.
+- Each attention layer's (heads, N_q, N_k) bias is gathered once and stored as a constant.
+
+This is the one folding code path: the TFLite exporter and the benchmarks use it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from levit_tf.configuration_levit import LevitConfig
+from levit_tf.layers import (
+    ConvBN,
+    DenseBN,
+    LevitAttention,
+    LevitAttentionSubsample,
+    LevitClassificationHead,
+    LevitMLP,
+    LevitResidual,
+    TorchBatchNorm,
+    pixel_shape,
+    register,
+)
+from levit_tf.modeling_levit import (
+    LevitForImageClassification,
+    LevitPreTrainedModel,
+)
+
+# ----------------------------------------------------------------------------------- folding math
+
+
+def _bn_scale_shift(bn: TorchBatchNorm) -> tuple[np.ndarray, np.ndarray]:
+    """Eval-mode BN as y = x * scale + shift (float64)."""
+    gamma, beta, mean, var = (np.asarray(w, np.float64) for w in (
+        bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+    scale = gamma / np.sqrt(var + bn.epsilon)
+    return scale, beta - mean * scale
+
+
+def fold_dense_bn(layer: DenseBN) -> tuple[np.ndarray, np.ndarray]:
+    """Linear(no bias) -> BN as one (kernel (C_in, C_out), bias (C_out,))."""
+    scale, shift = _bn_scale_shift(layer.batch_norm)
+    return np.asarray(layer.linear.kernel, np.float64) * scale, shift
+
+
+def fold_conv_bn(layer: ConvBN) -> tuple[np.ndarray, np.ndarray]:
+    """Conv(no bias) -> BN as one (kernel (kh, kw, C_in, C_out), bias (C_out,))."""
+    scale, shift = _bn_scale_shift(layer.batch_norm)
+    return np.asarray(layer.convolution.kernel, np.float64) * scale, shift
+
+
+def fold_head(layer: LevitClassificationHead) -> tuple[np.ndarray, np.ndarray]:
+    """BN -> Linear as one (kernel (C, labels), bias (labels,))."""
+    scale, shift = _bn_scale_shift(layer.batch_norm)
+    kernel = np.asarray(layer.linear.kernel, np.float64)
+    return scale[:, None] * kernel, shift @ kernel + np.asarray(layer.linear.bias, np.float64)
+
+
+def fuse_heads(heads: list[LevitClassificationHead]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of several heads' logits as one Dense."""
+    folded = [fold_head(head) for head in heads]
+    return (sum(k for k, _ in folded) / len(folded), sum(b for _, b in folded) / len(folded))
+
+
+def scale_query_columns(kernel: np.ndarray, bias: np.ndarray, num_heads: int, key_dim: int,
+                        scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplies the first ``key_dim`` columns of every head's group (the queries) by scale."""
+    group = kernel.shape[1] // num_heads
+    factors = np.ones(group)
+    factors[:key_dim] = scale
+    factors = np.tile(factors, num_heads)
+    return kernel * factors, bias * factors
+
+
+# ----------------------------------------------------------------------------------- layers
+
+
+def _dense(units: int, name: str) -> layers.Dense:
+    return layers.Dense(units, name=name)
+
+
+@register
+class FoldedAttention(layers.Layer):
+    """Residual self-attention (stride 1) or shrinking attention (stride 2) with folded BN and
+    a constant bias. (B, H*W, C_in) -> (B, N_q, output_dim)."""
+
+    def __init__(self, output_dim: int, key_dim: int, num_heads: int, attention_ratio: int,
+                 grid: tuple[int, int], stride: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_dim, self.key_dim, self.num_heads = output_dim, key_dim, num_heads
+        self.attention_ratio, self.stride = attention_ratio, stride
+        self.grid = tuple(int(s) for s in grid)
+        self.value_dim = attention_ratio * key_dim
+        self.output_grid = tuple((s - 1) // stride + 1 for s in self.grid)
+        self.num_keys = self.grid[0] * self.grid[1]
+        self.num_queries = self.output_grid[0] * self.output_grid[1]
+        if stride == 1:
+            self.queries_keys_values = _dense(num_heads * (2 * key_dim + self.value_dim), "qkv")
+        else:
+            self.keys_values = _dense(num_heads * (key_dim + self.value_dim), "kv")
+            self.queries = _dense(num_heads * key_dim, "q")
+        self.projection = _dense(output_dim, "projection")
+
+    def build(self, input_shape: tuple) -> None:
+        if self.stride == 1:
+            self.queries_keys_values.build(input_shape)
+        else:
+            self.keys_values.build(input_shape)
+            self.queries.build(input_shape)
+        self.projection.build((*input_shape[:-1], self.num_heads * self.value_dim))
+        self.attention_bias = self.add_weight(
+            shape=(self.num_heads, self.num_queries, self.num_keys), initializer="zeros",
+            trainable=False, name="attention_bias")
+
+    def call(self, x):
+        d, v, h = self.key_dim, self.value_dim, self.num_heads
+        if self.stride == 1:
+            qkv = ops.reshape(self.queries_keys_values(x), (-1, self.num_keys, h, 2 * d + v))
+            query, key, value = qkv[..., :d], qkv[..., d: 2 * d], qkv[..., 2 * d:]
+        else:
+            kv = ops.reshape(self.keys_values(x), (-1, self.num_keys, h, d + v))
+            key, value = kv[..., :d], kv[..., d:]
+            grid = ops.reshape(x, (-1, *self.grid, x.shape[-1]))[:, :: self.stride, :: self.stride]
+            query = ops.reshape(self.queries(grid), (-1, self.num_queries, h, d))
+        scores = ops.matmul(ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))
+        weights = ops.softmax(scores + self.attention_bias, axis=-1)
+        out = ops.matmul(weights, ops.transpose(value, (0, 2, 1, 3)))
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, self.num_queries, h * v))
+        out = self.projection(ops.hard_swish(out))
+        return x + out if self.stride == 1 else out  # self-attention is residual
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.num_queries, self.output_dim)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "output_dim": self.output_dim, "key_dim": self.key_dim,
+                "num_heads": self.num_heads, "attention_ratio": self.attention_ratio,
+                "grid": list(self.grid), "stride": self.stride}
+
+    def load_from(self, source: LevitAttention | LevitAttentionSubsample) -> None:
+        scale = source.scale
+        if self.stride == 1:
+            kernel, bias = fold_dense_bn(source.queries_keys_values)
+            kernel, bias = scale_query_columns(kernel, bias, self.num_heads, self.key_dim, scale)
+            _assign(self.queries_keys_values, kernel, bias)
+        else:
+            _assign(self.keys_values, *fold_dense_bn(source.keys_values))
+            kernel, bias = fold_dense_bn(source.queries)
+            _assign(self.queries, kernel * scale, bias * scale)
+        _assign(self.projection, *fold_dense_bn(source.projection))
+        self.attention_bias.assign(np.asarray(source.attention_bias(), np.float32))
+
+
+@register
+class FoldedMLP(layers.Layer):
+    """x + Dense(hardswish(Dense(x))) with folded BN. (B, N, C) -> (B, N, C)."""
+
+    def __init__(self, hidden_size: int, hidden_dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size, self.hidden_dim = hidden_size, hidden_dim
+        self.linear_up = _dense(hidden_dim, "linear_up")
+        self.linear_down = _dense(hidden_size, "linear_down")
+
+    def build(self, input_shape: tuple) -> None:
+        self.linear_up.build(input_shape)
+        self.linear_down.build((*input_shape[:-1], self.hidden_dim))
+
+    def call(self, x):
+        return x + self.linear_down(ops.hard_swish(self.linear_up(x)))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size,
+                "hidden_dim": self.hidden_dim}
+
+    def load_from(self, source: LevitMLP) -> None:
+        _assign(self.linear_up, *fold_dense_bn(source.linear_up))
+        _assign(self.linear_down, *fold_dense_bn(source.linear_down))
+
+
+def _assign(dense: layers.Layer, kernel: np.ndarray, bias: np.ndarray) -> None:
+    dense.kernel.assign(kernel.astype(np.float32))
+    dense.bias.assign(bias.astype(np.float32))
+
+
+# ----------------------------------------------------------------------------------- model
+
+
+@register
+class LevitForInference(keras.Model):
+    """Folded LeViT for deployment. (B, H, W, 3) NHWC float32 -> {"logits"} for classifiers
+    (one fused head) or {"last_hidden_state", "pooler_output"} for a backbone."""
+
+    def __init__(self, config: LevitConfig | dict[str, Any], with_head: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, LevitConfig) else LevitConfig.from_dict(config)
+        self.with_head = with_head and self.config.num_labels > 0
+        c = self.config
+        widths = (c.hidden_sizes[0] // 8, c.hidden_sizes[0] // 4, c.hidden_sizes[0] // 2,
+                  c.hidden_sizes[0])
+        self.stem_pads = [layers.ZeroPadding2D(c.padding, name=f"stem_pad_{i + 1}")
+                          for i in range(4)]
+        self.stem_convs = [layers.Conv2D(w, c.kernel_size, strides=c.stride, name=f"stem_{i + 1}")
+                           for i, w in enumerate(widths)]
+        self.blocks: list[layers.Layer] = []
+        for s, grid in enumerate(c.stage_grids()):
+            width = c.hidden_sizes[s]
+            for _ in range(c.depths[s]):
+                self.blocks.append(FoldedAttention(
+                    width, c.key_dim[s], c.num_attention_heads[s], c.attention_ratio[s], grid,
+                    name=f"stage{s}_attention_{len(self.blocks)}"))
+                self.blocks.append(FoldedMLP(width, width * c.mlp_ratio[s],
+                                             name=f"stage{s}_mlp_{len(self.blocks)}"))
+            if s < c.num_stages - 1:
+                out = c.hidden_sizes[s + 1]
+                self.blocks.append(FoldedAttention(
+                    out, c.key_dim[0], c.down_heads(s), 4, grid, stride=2,
+                    name=f"stage{s}_subsample_{len(self.blocks)}"))
+                self.blocks.append(FoldedMLP(out, out * 2, name=f"stage{s}_mlp_{len(self.blocks)}"))
+        self.head = _dense(c.num_labels, "head") if self.with_head else None
+        self.build(pixel_shape(c))
+
+    def build(self, input_shape: tuple) -> None:
+        shape = tuple(input_shape)
+        for pad, conv in zip(self.stem_pads, self.stem_convs, strict=True):
+            shape = pad.compute_output_shape(shape)
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        shape = (shape[0], shape[1] * shape[2], shape[3])
+        for block in self.blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+        if self.head is not None:
+            self.head.build((shape[0], shape[-1]))
+        self.built = True
+
+    def call(self, pixel_values):
+        x = pixel_values
+        for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
+            x = conv(pad(ops.hard_swish(x) if i else x))
+        _, height, width, channels = x.shape
+        x = ops.reshape(x, (-1, height * width, channels))
+        for block in self.blocks:
+            x = block(x)
+        pooled = ops.mean(x, axis=1)
+        if self.head is None:
+            return {"last_hidden_state": x, "pooler_output": pooled}
+        return {"logits": self.head(pooled)}
+
+    def get_config(self) -> dict:
+        return {"config": self.config.to_dict(), "with_head": self.with_head, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> LevitForInference:
+        return cls(**config)
+
+    def load_from(self, model: LevitPreTrainedModel) -> None:
+        """Folds ``model``'s weights into this model's."""
+        for conv, source in zip(self.stem_convs, model.levit.patch_embeddings.embedding_layers,
+                                strict=True):
+            _assign(conv, *fold_conv_bn(source))
+        sources = [block.module if isinstance(block, LevitResidual) else block
+                   for stage in model.levit.stages for block in stage.blocks]
+        for block, source in zip(self.blocks, sources, strict=True):
+            block.load_from(source)
+        if self.head is not None:
+            _assign(self.head, *fuse_heads(model.heads()))
+
+
+def optimize_for_inference(model: LevitPreTrainedModel) -> LevitForInference:
+    """The folded deployment twin of ``model`` (same eval-mode function, within ~1e-6)."""
+    if not isinstance(model, LevitPreTrainedModel):
+        raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
+    with_head = isinstance(model, LevitForImageClassification) and bool(model.heads())
+    folded = LevitForInference(model.config, with_head=with_head,
+                               name=f"{model.name}_inference")
+    folded.load_from(model)
+    return folded
+
+
+__all__ = ["LevitForInference", "optimize_for_inference"]
