@@ -8,6 +8,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from levit_tf.cli_errors import UserError
+
 EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
   levit-tf convert ./levit_128s.fb_dist_in1k.safetensors levit-128S.keras
@@ -23,8 +25,9 @@ MODEL_CLASS_CHOICES = {
 }
 
 
-class UserError(Exception):
-    """A problem with the user's input, reported as one message with exit code 1."""
+# Modules that add verbs: each has ``add_parser(verbs)`` that registers a subparser whose
+# ``handler(args)`` raises UserError for bad input.
+VERB_MODULES: tuple[str, ...] = ()
 
 
 def _quiet_tensorflow() -> None:
@@ -106,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog="example: levit-tf info levit-128S.keras")
     info.add_argument("model", metavar="MODEL")
     info.set_defaults(handler=cmd_info)
+
+    import importlib
+
+    for module in VERB_MODULES:
+        importlib.import_module(module).add_parser(verbs)
     return parser
 
 
