@@ -2,7 +2,13 @@
 
 from levit_tf.data.arrays import array_dataset
 from levit_tf.data.augment import random_flip, random_resized_crop, random_resized_crop_box
-from levit_tf.data.decode import BadImageError, ScannedFile, decode_image, scan_image_files
+from levit_tf.data.decode import (
+    BadImageError,
+    ScannedFile,
+    decode_image,
+    scan_image_files,
+    scanned_bytes_dataset,
+)
 from levit_tf.data.folder import image_folder_dataset, list_image_folder
 from levit_tf.data.pipeline import (
     TrainAugment,
@@ -28,6 +34,7 @@ __all__ = [
     "random_resized_crop",
     "random_resized_crop_box",
     "scan_image_files",
+    "scanned_bytes_dataset",
     "tfds_dataset",
     "train_transform",
 ]
