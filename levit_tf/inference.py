@@ -133,14 +133,25 @@ class FoldedAttention(layers.Layer):
         else:
             kv = ops.reshape(self.keys_values(x), (-1, self.num_keys, h, d + v))
             key, value = kv[..., :d], kv[..., d:]
-            grid = ops.reshape(x, (-1, *self.grid, x.shape[-1]))[:, :: self.stride, :: self.stride]
-            query = ops.reshape(self.queries(grid), (-1, self.num_queries, h, d))
+            query = ops.reshape(self.queries(self.subsample(x)), (-1, self.num_queries, h, d))
         scores = ops.matmul(ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))
         weights = ops.softmax(scores + self.attention_bias, axis=-1)
         out = ops.matmul(weights, ops.transpose(value, (0, 2, 1, 3)))
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, self.num_queries, h * v))
         out = self.projection(ops.hard_swish(out))
         return x + out if self.stride == 1 else out  # self-attention is residual
+
+    def subsample(self, x):
+        """(B, H*W, C) -> (B, N_q, C): every stride-th row and column, using only unit-stride
+        slices (XNNPACK runs those; a stride-2 STRIDED_SLICE would split the delegate)."""
+        (height, width), (out_h, out_w), s = self.grid, self.output_grid, self.stride
+        channels = x.shape[-1]
+        grid = ops.reshape(x, (-1, height, width, channels))
+        if (out_h * s, out_w * s) != (height, width):
+            grid = ops.pad(grid, ((0, 0), (0, out_h * s - height), (0, out_w * s - width), (0, 0)))
+        # row r = s*i + a, column c = s*j + b: keep a = 0 and b = 0
+        grid = ops.reshape(grid, (-1, s, out_w, s * channels))[:, :1, :, :channels]
+        return ops.reshape(grid, (-1, out_h * out_w, channels))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], self.num_queries, self.output_dim)
