@@ -38,6 +38,9 @@ from levit_tf.modeling_levit import (
     LevitForImageClassification,
     LevitPreTrainedModel,
 )
+from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+INPUT_MODES = ("normalized", "uint8", "rgb255")
 
 # ----------------------------------------------------------------------------------- folding math
 
@@ -218,10 +221,13 @@ class LevitForInference(keras.Model):
     (one fused head) or {"last_hidden_state", "pooler_output"} for a backbone."""
 
     def __init__(self, config: LevitConfig | dict[str, Any], with_head: bool = True,
-                 **kwargs: Any) -> None:
+                 input_mode: str = "normalized", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config if isinstance(config, LevitConfig) else LevitConfig.from_dict(config)
         self.with_head = with_head and self.config.num_labels > 0
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        self.input_mode = input_mode
         c = self.config
         widths = (c.hidden_sizes[0] // 8, c.hidden_sizes[0] // 4, c.hidden_sizes[0] // 2,
                   c.hidden_sizes[0])
@@ -245,6 +251,9 @@ class LevitForInference(keras.Model):
                     name=f"stage{s}_subsample_{len(self.blocks)}"))
                 self.blocks.append(FoldedMLP(out, out * 2, name=f"stage{s}_mlp_{len(self.blocks)}"))
         self.head = _dense(c.num_labels, "head") if self.with_head else None
+        if input_mode != "normalized":  # x - 255 * mean; 1 / (255 * std) sits in the stem kernel
+            self.input_offset = self.add_weight(shape=(c.num_channels,), initializer="zeros",
+                                                trainable=False, name="input_offset")
         self.build(pixel_shape(c))
 
     def build(self, input_shape: tuple) -> None:
@@ -263,6 +272,8 @@ class LevitForInference(keras.Model):
 
     def call(self, pixel_values):
         x = pixel_values
+        if self.input_mode != "normalized":
+            x = ops.cast(x, "float32") - self.input_offset
         for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
             x = conv(pad(ops.hard_swish(x) if i else x))
         _, height, width, channels = x.shape
@@ -275,7 +286,8 @@ class LevitForInference(keras.Model):
         return {"logits": self.head(pooled)}
 
     def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "with_head": self.with_head, "name": self.name}
+        return {"config": self.config.to_dict(), "with_head": self.with_head,
+                "input_mode": self.input_mode, "name": self.name}
 
     @classmethod
     def from_config(cls, config: dict) -> LevitForInference:
@@ -293,15 +305,37 @@ class LevitForInference(keras.Model):
         if self.head is not None:
             _assign(self.head, *fuse_heads(model.heads()))
 
+    def fold_input_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """Takes raw RGB 0..255 instead of normalized pixels: (x / 255 - mean) / std becomes
+        (x - 255 mean) in the graph and 1 / (255 std) in the first kernel. Zero padding then
+        still pads with the normalized zero, so the result is exact."""
+        if self.input_mode == "normalized":
+            raise ValueError("fold_input_normalization needs input_mode 'uint8' or 'rgb255'")
+        mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        conv = self.stem_convs[0]
+        kernel = np.asarray(conv.kernel, np.float64) / (255.0 * std)[None, None, :, None]
+        conv.kernel.assign(kernel.astype(np.float32))
+        self.input_offset.assign((255.0 * mean).astype(np.float32))
 
-def optimize_for_inference(model: LevitPreTrainedModel) -> LevitForInference:
-    """The folded deployment twin of ``model`` (same eval-mode function, within ~1e-6)."""
+
+def optimize_for_inference(model: LevitPreTrainedModel, input_mode: str = "normalized",
+                           mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN,
+                           std: tuple[float, ...] = IMAGENET_DEFAULT_STD) -> LevitForInference:
+    """The folded deployment twin of ``model`` (same eval-mode function, within ~1e-6).
+
+    Args:
+        input_mode: 'normalized' (float pixel_values as the model takes them), 'uint8' (raw RGB
+            uint8, normalization folded into the stem) or 'rgb255' (raw RGB as float 0..255).
+        mean, std: the normalization folded in for 'uint8' / 'rgb255'.
+    """
     if not isinstance(model, LevitPreTrainedModel):
         raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
     with_head = isinstance(model, LevitForImageClassification) and bool(model.heads())
-    folded = LevitForInference(model.config, with_head=with_head,
+    folded = LevitForInference(model.config, with_head=with_head, input_mode=input_mode,
                                name=f"{model.name}_inference")
     folded.load_from(model)
+    if input_mode != "normalized":
+        folded.fold_input_normalization(mean, std)
     return folded
 
 

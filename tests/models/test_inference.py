@@ -51,3 +51,16 @@ def test_folded_model_round_trips(pixels, tmp_path):
     folded.save(tmp_path / "folded.keras")
     loaded = keras.saving.load_model(tmp_path / "folded.keras")
     np.testing.assert_array_equal(loaded(pixels)["logits"], folded(pixels)["logits"])
+
+
+@pytest.mark.parametrize("input_mode", ["uint8", "rgb255"])
+def test_folded_input_normalization_is_exact(input_mode):
+    from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=6)
+    raw = np.random.default_rng(7).integers(0, 256, size=(2, 96, 96, 3)).astype(np.uint8)
+    normalized = (raw / 255.0 - np.array(IMAGENET_DEFAULT_MEAN)) / np.array(IMAGENET_DEFAULT_STD)
+    expected = np.asarray(model(normalized.astype(np.float32))["logits"])
+    folded = optimize_for_inference(model, input_mode=input_mode)
+    pixels = raw if input_mode == "uint8" else raw.astype(np.float32)
+    assert relative_error(folded(pixels)["logits"], expected) <= 1e-5
