@@ -122,28 +122,64 @@ def resample_coefficients(
     return xmin, fixed
 
 
-def _apply_pass(
-    image: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, limit: tf.Tensor, axis: int
-) -> tf.Tensor:
-    """One Pillow pass along ``axis`` (0 = vertical, 1 = horizontal) of an int32 (H, W, C) image.
+#: Longest filter the exact split-float32 matmul handles (see ``_exact_matmul``).
+MAX_TAPS = 258
+#: Output pixels per block of the banded matmul.
+BLOCK = 8
 
-    ``starts`` (n,) and ``weights`` (n, ksize) come from :func:`resample_coefficients`;
-    ``limit`` is the image length along ``axis`` (taps past it carry zero weight).
-    Returns int32 values in [0, 255], i.e. the uint8 intermediate Pillow stores.
+
+def _exact_matmul(m: tf.Tensor, x: tf.Tensor, taps: tf.Tensor) -> tf.Tensor:
+    """Exact int32 ``m @ x`` for int32 coefficients ``m`` and integer-valued float32 ``x``.
+
+    For filters of at most ``MAX_TAPS`` non-zero taps per row of ``m``, the coefficients
+    are split as ``hi * 256 + lo`` with ``lo`` in [0, 256): every partial sum of
+    ``pixel * lo`` (<= 255 * 255 * MAX_TAPS) and of ``pixel * hi`` (< 255 * 1.3 * 2**14)
+    is an integer below 2**24, so two float32 matmuls are exact in any summation order.
+    Longer filters use one float64 matmul (exact below 2**53).
     """
-    ksize = tf.shape(weights)[1]
-    coef_shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
-    shape = tf.unstack(tf.shape(image))
-    shape[axis] = tf.size(starts)
-    acc0 = tf.fill(tf.stack(shape), tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
 
-    def body(j: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        idx = tf.minimum(starts + j, limit - 1)
-        coef = tf.reshape(weights[:, j], coef_shape)
-        return j + 1, acc + tf.gather(image, idx, axis=axis) * coef
+    def split_f32() -> tf.Tensor:
+        hi = tf.math.floordiv(m, 256)
+        lo = m - hi * 256
+        a = tf.matmul(tf.cast(hi, tf.float32), x)
+        b = tf.matmul(tf.cast(lo, tf.float32), x)
+        return tf.cast(a, tf.int32) * 256 + tf.cast(b, tf.int32)
 
-    _, acc = tf.while_loop(lambda j, _: j < ksize, body, (tf.constant(0), acc0))
-    return tf.clip_by_value(tf.bitwise.right_shift(acc, PRECISION_BITS), 0, 255)
+    def direct_f64() -> tf.Tensor:
+        return tf.cast(tf.matmul(tf.cast(m, tf.float64), tf.cast(x, tf.float64)), tf.int32)
+
+    return tf.cond(taps <= MAX_TAPS, split_f32, direct_f64)
+
+
+def _banded_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """One Pillow pass along axis 0: float32 (in_size, M) -> float32 (n, M) in [0, 255].
+
+    Output pixels are processed in blocks of ``BLOCK``; each block reads one contiguous
+    span of input rows (a fast row gather), so the work is a batched matmul over the
+    band instead of a dense one. Values are rounded and clipped like Pillow's uint8
+    intermediate.
+    """
+    in_size = tf.shape(x)[0]
+    n = tf.shape(weights)[0]
+    k = tf.shape(weights)[1]
+    nb = (n + BLOCK - 1) // BLOCK
+    pad = nb * BLOCK - n
+    starts = tf.concat([starts, tf.fill([pad], starts[-1])], 0)
+    weights = tf.pad(weights, [[0, pad], [0, 0]])
+    block_starts = tf.reshape(starts, [nb, BLOCK])
+    span0 = block_starts[:, 0]
+    span = tf.reduce_max(block_starts[:, -1] - span0) + k
+    # Per-block coefficient matrices (nb, BLOCK, span).
+    cols = (block_starts - span0[:, tf.newaxis])[:, :, tf.newaxis] + tf.range(k)
+    blocks = tf.broadcast_to(tf.range(nb)[:, tf.newaxis, tf.newaxis], tf.shape(cols))
+    rows = tf.broadcast_to(tf.range(BLOCK)[tf.newaxis, :, tf.newaxis], tf.shape(cols))
+    index = tf.stack([tf.reshape(t, [-1]) for t in (blocks, rows, cols)], axis=1)
+    mats = tf.scatter_nd(index, tf.reshape(weights, [-1]), tf.stack([nb, BLOCK, span]))
+    # Input spans (nb, span, M); rows past the image end have zero weight.
+    idx = tf.minimum(span0[:, tf.newaxis] + tf.range(span), in_size - 1)
+    acc = _exact_matmul(mats, tf.gather(x, idx), k) + (1 << (PRECISION_BITS - 1))
+    out = tf.clip_by_value(tf.bitwise.right_shift(acc, PRECISION_BITS), 0, 255)
+    return tf.cast(tf.reshape(out, tf.stack([nb * BLOCK, -1]))[:n], tf.float32)
 
 
 def _pillow_vertical_first_rule() -> bool:
@@ -217,20 +253,34 @@ def pil_resize_crop(
     cols = tf.range(crop_w) + tf.math.floordiv(out_w - crop_w, 2)
     y0, wy = resample_coefficients(in_h, out_h, rows, resample)
     x0, wx = resample_coefficients(in_w, out_w, cols, resample)
-    pixels = tf.cast(image, tf.int32)
-
-    # Vertical-first == horizontal-first on the transposed image; selecting the
-    # operands with tf.cond keeps the while loops out of the conditional branches.
+    # Vertical-first == horizontal-first on the transposed image. Work on
+    # X = (B, A', C) where the first pass runs along B (axis 0) and the second along A;
+    # A' = the source rows/columns the second pass reads.
     vfirst = _vertical_first((in_h, in_w), (out_h, out_w), pillow13_pass_order)
-    pixels = tf.cond(vfirst, lambda: tf.transpose(pixels, [1, 0, 2]), lambda: pixels)
-    a0, wa, la, b0, wb, lb = tf.cond(
-        vfirst, lambda: (x0, wx, in_w, y0, wy, in_h), lambda: (y0, wy, in_h, x0, wx, in_w)
+
+    def read_range(starts: tf.Tensor, weights: tf.Tensor, size: tf.Tensor):
+        first = tf.reduce_min(starts)
+        return first, tf.minimum(tf.reduce_max(starts) + tf.shape(weights)[1], size)
+
+    y_first, y_last = read_range(y0, wy, in_h)
+    x_first, x_last = read_range(x0, wx, in_w)
+    x, a0, wa, b0, wb = tf.cond(
+        vfirst,
+        lambda: (tf.cast(image[:, x_first:x_last], tf.float32), x0 - x_first, wx, y0, wy),
+        lambda: (
+            tf.transpose(tf.cast(image[y_first:y_last], tf.float32), [1, 0, 2]),
+            y0 - y_first,
+            wy,
+            x0,
+            wx,
+        ),
     )
-    # First pass (along axis 1) only over the rows the second pass reads.
-    first = tf.reduce_min(a0)
-    last = tf.minimum(tf.reduce_max(a0) + tf.shape(wa)[1], la)
-    tmp = _apply_pass(pixels[first:last], b0, wb, lb, axis=1)
-    out = _apply_pass(tmp, a0 - first, wa, last - first, axis=0)
+    span_a = tf.shape(x)[1]
+    channels = tf.shape(x)[2]
+    tmp = _banded_pass(tf.reshape(x, tf.stack([tf.shape(x)[0], -1])), b0, wb)
+    tmp = tf.transpose(tf.reshape(tmp, tf.stack([-1, span_a, channels])), [1, 0, 2])
+    out = _banded_pass(tf.reshape(tmp, tf.stack([span_a, -1])), a0, wa)
+    out = tf.reshape(out, tf.stack([tf.size(a0), tf.size(b0), channels]))  # (nA, nB, C)
     out = tf.cond(vfirst, lambda: tf.transpose(out, [1, 0, 2]), lambda: out)
     if crop_hw is not None and all(isinstance(v, int) for v in crop_hw):
         out = tf.ensure_shape(out, [crop_hw[0], crop_hw[1], image.shape[-1]])
