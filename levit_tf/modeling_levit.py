@@ -8,6 +8,7 @@ Outputs are dicts with HF's field names. A model is fully described by its ``con
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -20,6 +21,14 @@ from levit_tf.layers import (
     pixel_shape,
     register,
     stages_from_config,
+)
+from levit_tf.training.objectives import (
+    Distillation,
+    float32_logits,
+    is_structured,
+    model_logits,
+    split_targets,
+    two_head_loss,
 )
 
 
@@ -100,10 +109,32 @@ class LevitPreTrainedModel(keras.Model):
                 f"{expected[1]}, {expected[2]}) NHWC, got {shape}{hint}")
 
     def backbone(self, pixel_values, training=None):
-        """Runs the stem and stages: (last_hidden_state, hidden_states, pooler_output)."""
+        """Runs the stem and stages: (last_hidden_state, hidden_states, pooler_output).
+
+        A frozen backbone (``self.levit.trainable = False``) always runs in inference mode.
+        """
         self.check_pixel_values(pixel_values)
+        if not self.levit.trainable:
+            training = False
         last, hidden_states = self.levit(pixel_values, training=training)
         return last, hidden_states, ops.mean(last, axis=1)
+
+    # ----------------------------------------------------------------------------- training
+    def train_step(self, data):
+        """Keras' train step, then BN running statistics averaged over tf.distribute replicas."""
+        from levit_tf.training.distribute import sync_batch_norm_statistics
+
+        logs = super().train_step(data)
+        sync_batch_norm_statistics(self)
+        return logs
+
+    def predict_step(self, data):
+        """Keras' predict step; under a mixed policy, float outputs come back as float32."""
+        outputs = super().predict_step(data)
+        if self.compute_dtype == "float32":
+            return outputs
+        return keras.tree.map_structure(
+            lambda t: float32_logits(t) if keras.backend.is_float_dtype(t.dtype) else t, outputs)
 
     def get_config(self) -> dict:
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,
@@ -189,6 +220,59 @@ class LevitForImageClassification(LevitPreTrainedModel):
             out["hidden_states"] = hidden_states
         return out
 
+    # ----------------------------------------------------------------------------- fine-tuning
+    def freeze_backbone(self) -> None:
+        """Freezes the stem and stages: their weights stop training and the backbone runs in
+        inference mode (BN running statistics, no stochastic depth), Keras' transfer-learning
+        convention; the heads keep training. Call ``compile()`` afterwards: Keras fixes the
+        trainable weights at compile time."""
+        self.levit.trainable = False
+
+    def unfreeze_backbone(self) -> None:
+        """Makes the whole backbone trainable again (then ``compile()`` with a new optimizer)."""
+        self.levit.trainable = True
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not self.levit.trainable
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Any = None, weighted_metrics: Any = None, **kwargs: Any) -> None:
+        """``keras.Model.compile``; plain losses and metrics apply to ``outputs["logits"]``.
+
+        A loss or metric that is not a dict (e.g. ``SparseCategoricalCrossentropy(
+        from_logits=True)``, ``"accuracy"``) gets the float32 logits (B, K) and the labels;
+        targets may also be a dict ``{"labels": y, ...}``. A dict keyed by output name
+        (``{"logits": ...}``) gets the whole output dict, as in plain Keras.
+        """
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+        self._loss_on_logits = not is_structured(loss)
+        self._metrics_on_logits = not (is_structured(metrics) or is_structured(weighted_metrics))
+
+    def compile_from_config(self, config: dict) -> None:
+        """Recompiles from ``get_compile_config()`` (used when a ``.keras`` file is loaded)."""
+        config = dict(config)
+        extra = {key: config.pop(key) for key in ("distillation",) if key in config}
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config, **extra)
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss on (labels, float32 logits); see ``compile``."""
+        if getattr(self, "_loss_on_logits", True):
+            y, _ = split_targets(y)
+            y_pred = model_logits(y_pred)
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The compiled metrics on (labels, float32 logits); see ``compile``."""
+        if getattr(self, "_metrics_on_logits", True):
+            y, _ = split_targets(y)
+            y_pred = model_logits(y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
 
 @register
 class LevitForImageClassificationWithTeacher(LevitForImageClassification):
@@ -196,6 +280,9 @@ class LevitForImageClassificationWithTeacher(LevitForImageClassification):
 
     Returns a dict: ``logits`` = (cls_logits + distillation_logits) / 2, which is what inference
     uses, plus both heads' logits under ``cls_logits`` and ``distillation_logits``.
+
+    Trains with ``compile(..., distillation="none" | "hard", teacher=None)``: classic (both heads
+    on the labels) or DeiT hard distillation (see ``compile``).
     """
 
     head_names = ("classifier", "classifier_distill")
@@ -209,3 +296,50 @@ class LevitForImageClassificationWithTeacher(LevitForImageClassification):
         if output_hidden_states:
             out["hidden_states"] = hidden_states
         return out
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Any = None, weighted_metrics: Any = None, distillation: str = "none",
+                teacher: keras.Model | None = None, **kwargs: Any) -> None:
+        """``keras.Model.compile`` plus how the two heads train (``L`` = the compiled loss).
+
+        Args:
+            distillation: ``"none"`` (classic): loss = (L(cls_logits, y) +
+                L(distillation_logits, y)) / 2. ``"hard"`` (DeiT): loss = L(cls_logits, y) / 2 +
+                CE(distillation_logits, argmax teacher(x)) / 2.
+            teacher: for ``"hard"``, any Keras model taking the same ``pixel_values`` and
+                returning logits (B, K) or a dict with ``"logits"``; it runs in inference mode
+                and is not trained or saved. Without one, the dataset must yield targets
+                ``{"labels": y, "teacher_labels": t}`` with t (B,) int precomputed by a teacher.
+
+        Metrics, and the loss in ``evaluate``, use ``logits`` (the heads' mean, what inference
+        returns) and the labels only. Example::
+
+            model.compile(optimizer=adamw(model, 5e-4), metrics=["accuracy"],
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          distillation="hard", teacher=teacher_model)
+        """
+        self.distillation = Distillation(distillation or "none", teacher)
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+
+    def get_compile_config(self) -> dict:
+        config = super().get_compile_config()
+        if config:
+            config["distillation"] = self.distillation.mode
+        return config
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Training: the two-head loss of ``compile``; evaluation: L(logits, y)."""
+        two_heads = (training and getattr(self, "_loss_on_logits", True)
+                     and self._compile_loss is not None and isinstance(y_pred, Mapping)
+                     and "distillation_logits" in y_pred)
+        if not two_heads:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        labels, teacher_labels = split_targets(y)
+        loss = two_head_loss(
+            self._compile_loss, getattr(self, "distillation", Distillation()), x, labels,
+            teacher_labels, float32_logits(y_pred["cls_logits"]),
+            float32_logits(y_pred["distillation_logits"]), sample_weight)
+        for extra in self.losses:  # regularization losses, as keras.Model.compute_loss adds them
+            loss = loss + self._aggregate_additional_loss(extra)
+        return loss

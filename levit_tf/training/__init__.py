@@ -1,0 +1,31 @@
+"""Fine-tuning LeViT with ``model.fit``: optimizer recipe, distillation objectives, tf.distribute,
+mixed precision, run directories with resume, and the ``levit-tf finetune`` command.
+
+The models' ``compile`` / ``compute_loss`` (in ``levit_tf.modeling_levit``) use
+``levit_tf.training.objectives``; everything else here is imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Distillation": "objectives",
+    "split_targets": "objectives",
+    "adamw": "optimizers",
+    "no_weight_decay": "optimizers",
+    "warmup_cosine": "optimizers",
+    "weight_decay_split": "optimizers",
+    "make_strategy": "distribute",
+    "sync_batch_norm_statistics": "distribute",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'levit_tf.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"levit_tf.training.{_EXPORTS[name]}"), name)
+
+
+__all__ = sorted(_EXPORTS)
