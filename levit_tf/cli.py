@@ -27,7 +27,7 @@ MODEL_CLASS_CHOICES = {
 
 # Modules that add verbs: each has ``add_parser(verbs)`` that registers a subparser whose
 # ``handler(args)`` raises UserError for bad input.
-VERB_MODULES: tuple[str, ...] = ()
+VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli",)
 
 
 def _quiet_tensorflow() -> None:

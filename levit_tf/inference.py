@@ -98,7 +98,7 @@ def _dense(units: int, name: str) -> layers.Dense:
 @register
 class FoldedAttention(layers.Layer):
     """Residual self-attention (stride 1) or shrinking attention (stride 2) with folded BN and
-    a constant bias. (B, H*W, C_in) -> (B, N_q, output_dim)."""
+    a constant bias. Tokens are 2-D: (B*H*W, C_in) -> (B*N_q, output_dim)."""
 
     def __init__(self, output_dim: int, key_dim: int, num_heads: int, attention_ratio: int,
                  grid: tuple[int, int], stride: int = 1, **kwargs: Any) -> None:
@@ -124,9 +124,11 @@ class FoldedAttention(layers.Layer):
             self.keys_values.build(input_shape)
             self.queries.build(input_shape)
         self.projection.build((*input_shape[:-1], self.num_heads * self.value_dim))
-        self.attention_bias = self.add_weight(
+        # stored negated and subtracted: SUB is then an op type of its own, which selective
+        # int8 quantization can keep in float together with the rest of the attention
+        self.negated_attention_bias = self.add_weight(
             shape=(self.num_heads, self.num_queries, self.num_keys), initializer="zeros",
-            trainable=False, name="attention_bias")
+            trainable=False, name="negated_attention_bias")
 
     def call(self, x):
         d, v, h = self.key_dim, self.value_dim, self.num_heads
@@ -138,14 +140,14 @@ class FoldedAttention(layers.Layer):
             key, value = kv[..., :d], kv[..., d:]
             query = ops.reshape(self.queries(self.subsample(x)), (-1, self.num_queries, h, d))
         scores = ops.matmul(ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))
-        weights = ops.softmax(scores + self.attention_bias, axis=-1)
+        weights = ops.softmax(scores - self.negated_attention_bias, axis=-1)
         out = ops.matmul(weights, ops.transpose(value, (0, 2, 1, 3)))
-        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, self.num_queries, h * v))
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, h * v))
         out = self.projection(ops.hard_swish(out))
         return x + out if self.stride == 1 else out  # self-attention is residual
 
     def subsample(self, x):
-        """(B, H*W, C) -> (B, N_q, C): every stride-th row and column, using only unit-stride
+        """(B*H*W, C) -> (B*N_q, C): every stride-th row and column, using only unit-stride
         slices (XNNPACK runs those; a stride-2 STRIDED_SLICE would split the delegate)."""
         (height, width), (out_h, out_w), s = self.grid, self.output_grid, self.stride
         channels = x.shape[-1]
@@ -154,10 +156,10 @@ class FoldedAttention(layers.Layer):
             grid = ops.pad(grid, ((0, 0), (0, out_h * s - height), (0, out_w * s - width), (0, 0)))
         # row r = s*i + a, column c = s*j + b: keep a = 0 and b = 0
         grid = ops.reshape(grid, (-1, s, out_w, s * channels))[:, :1, :, :channels]
-        return ops.reshape(grid, (-1, out_h * out_w, channels))
+        return ops.reshape(grid, (-1, channels))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0], self.num_queries, self.output_dim)
+        return (None, self.output_dim)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "output_dim": self.output_dim, "key_dim": self.key_dim,
@@ -175,12 +177,12 @@ class FoldedAttention(layers.Layer):
             kernel, bias = fold_dense_bn(source.queries)
             _assign(self.queries, kernel * scale, bias * scale)
         _assign(self.projection, *fold_dense_bn(source.projection))
-        self.attention_bias.assign(np.asarray(source.attention_bias(), np.float32))
+        self.negated_attention_bias.assign(-np.asarray(source.attention_bias(), np.float32))
 
 
 @register
 class FoldedMLP(layers.Layer):
-    """x + Dense(hardswish(Dense(x))) with folded BN. (B, N, C) -> (B, N, C)."""
+    """x + Dense(hardswish(Dense(x))) with folded BN. (B*N, C) -> (B*N, C)."""
 
     def __init__(self, hidden_size: int, hidden_dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -252,8 +254,9 @@ class LevitForInference(keras.Model):
                 self.blocks.append(FoldedMLP(out, out * 2, name=f"stage{s}_mlp_{len(self.blocks)}"))
         self.head = _dense(c.num_labels, "head") if self.with_head else None
         if input_mode != "normalized":  # x - 255 * mean; 1 / (255 * std) sits in the stem kernel
-            self.input_offset = self.add_weight(shape=(c.num_channels,), initializer="zeros",
-                                                trainable=False, name="input_offset")
+            self.negated_input_offset = self.add_weight(
+                shape=(c.num_channels,), initializer="zeros", trainable=False,
+                name="negated_input_offset")
         self.build(pixel_shape(c))
 
     def build(self, input_shape: tuple) -> None:
@@ -262,7 +265,7 @@ class LevitForInference(keras.Model):
             shape = pad.compute_output_shape(shape)
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
-        shape = (shape[0], shape[1] * shape[2], shape[3])
+        shape = (None, shape[3])  # tokens stay 2-D, (B*N, C): every Dense is a plain GEMM
         for block in self.blocks:
             block.build(shape)
             shape = block.compute_output_shape(shape)
@@ -273,13 +276,14 @@ class LevitForInference(keras.Model):
     def call(self, pixel_values):
         x = pixel_values
         if self.input_mode != "normalized":
-            x = ops.cast(x, "float32") - self.input_offset
+            x = ops.cast(x, "float32") + self.negated_input_offset
         for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
             x = conv(pad(ops.hard_swish(x) if i else x))
-        _, height, width, channels = x.shape
-        x = ops.reshape(x, (-1, height * width, channels))
+        x = ops.reshape(x, (-1, x.shape[-1]))
         for block in self.blocks:
             x = block(x)
+        grid = self.config.stage_grids()[-1]
+        x = ops.reshape(x, (-1, grid[0] * grid[1], x.shape[-1]))
         pooled = ops.mean(x, axis=1)
         if self.head is None:
             return {"last_hidden_state": x, "pooler_output": pooled}
@@ -315,7 +319,7 @@ class LevitForInference(keras.Model):
         conv = self.stem_convs[0]
         kernel = np.asarray(conv.kernel, np.float64) / (255.0 * std)[None, None, :, None]
         conv.kernel.assign(kernel.astype(np.float32))
-        self.input_offset.assign((255.0 * mean).astype(np.float32))
+        self.negated_input_offset.assign((-255.0 * mean).astype(np.float32))
 
 
 def optimize_for_inference(model: LevitPreTrainedModel, input_mode: str = "normalized",

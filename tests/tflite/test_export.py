@@ -1,0 +1,177 @@
+"""TFLite export: every mode converts and runs; float32 parity; builtin ops; int8 on a trained
+model; uint8 input; signature and labels; bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from levit_tf.tflite import (
+    ATTENTION_FLOAT_OPS,
+    TFLiteModel,
+    export,
+    read_metadata,
+    xnnpack_coverage,
+)
+from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
+
+from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
+from tests.models.test_models import SMALL, randomize
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    return randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=11)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(12).normal(size=(8, 96, 96, 3)).astype(np.float32)
+
+
+def digits_images(image_size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's real handwritten digits as normalized RGB (N, S, S, 3), labels (N,)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gray = (digits.images / 16.0).astype(np.float32)[..., None]
+    rgb = tf.image.resize(np.repeat(gray, 3, axis=-1), (image_size, image_size)).numpy()
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    return ((rgb - mean) / std).astype(np.float32), digits.target
+
+
+@pytest.fixture(scope="module")
+def trained_model():
+    """A small LeViT trained for 8 epochs on the digits at 64 px (real data, ~95% held out)."""
+    images, labels = digits_images(64)
+    order = np.random.default_rng(0).permutation(len(labels))
+    images, labels = images[order], labels[order]
+    config = LevitConfig(**{**SMALL, "num_labels": 10, "image_size": 64})
+    model = LevitForImageClassificationWithTeacher(config)
+    epochs, batches = 8, 28
+    optimizer = tf.keras.optimizers.Adam(
+        tf.keras.optimizers.schedules.CosineDecay(3e-3, epochs * batches))
+    dataset = tf.data.Dataset.from_tensor_slices((images[:1400], labels[:1400]))
+    dataset = dataset.shuffle(1400, seed=0).batch(50).repeat(epochs)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            loss = sum(tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                y, out[key], from_logits=True)) for key in ("cls_logits", "distillation_logits"))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    for x, y in dataset:
+        step(x, y)
+    held_out = images[1400:]
+    accuracy = np.mean(np.argmax(model.predict(held_out, verbose=0)["logits"], 1)
+                       == labels[1400:])
+    assert accuracy > 0.85, f"digits model only reached {accuracy:.2%}"
+    return model, images[:300], held_out
+
+
+def test_float32_parity_signature_and_labels(random_model, images, tmp_path):
+    result = export(random_model, tmp_path / "m.tflite")
+    model = TFLiteModel(result.path)
+    expected = np.asarray(random_model(images)["logits"])
+    error = np.max(np.abs(model(images) - expected)) / np.max(np.abs(expected))
+    assert error <= 1e-4, f"float32 relative logit error {error:.2e}"
+    assert model.interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["pixel_values"], "outputs": ["logits"]}}
+    assert model.id2label == random_model.config.id2label
+    assert read_metadata(result.path)["input_mode"] == "normalized"
+    sidecar = (tmp_path / "m.labels.txt").read_text().splitlines()
+    assert sidecar == [random_model.config.id2label[i] for i in range(7)]
+    coverage = xnnpack_coverage(result.path)
+    assert coverage.partitions == 1 and not coverage.builtin_ops  # all of it in XNNPACK
+    assert not any(name.startswith(("Flex", "CUSTOM")) for name in coverage.total_ops)
+
+
+@pytest.mark.parametrize("mode,tolerance", [("float16", 1e-2), ("dynamic", 0.15),
+                                            ("int16x8", 0.1)])
+def test_other_modes_export_and_run(mode, tolerance, random_model, images, tmp_path):
+    calibration = images if mode == "int16x8" else None
+    result = export(random_model, tmp_path / f"{mode}.tflite", mode,
+                    calibration_data=calibration, calibration_steps=len(images))
+    logits = TFLiteModel(result.path)(images)
+    expected = np.asarray(random_model(images)["logits"])
+    assert np.max(np.abs(logits - expected)) / np.max(np.abs(expected)) <= tolerance
+    assert read_metadata(result.path)["quantization"] == mode
+
+
+def test_int8_on_a_trained_model(trained_model, tmp_path):
+    model, calibration, held_out = trained_model
+    reference = np.asarray(model.predict(held_out, verbose=0)["logits"])
+    plain = export(model, tmp_path / "int8.tflite", "int8", calibration_data=calibration,
+                   calibration_steps=200)
+    mixed = export(model, tmp_path / "int8_mixed.tflite", "int8", calibration_data=calibration,
+                   calibration_steps=200, float_ops=ATTENTION_FLOAT_OPS)
+    # (this small 64 px model is a harder case than LeViT-128S on the digits, which the
+    # benchmark measures against the >= 99% goal)
+    for result in (plain, mixed):
+        agreement = fidelity(reference, TFLiteModel(result.path)(held_out))
+        assert agreement.top1_agreement >= 0.95, (result.path.name, agreement)
+        assert agreement.cosine_similarity >= 0.99, (result.path.name, agreement)
+    # plain int8 leaves softmax / hardswish / attention matmuls to builtin kernels; keeping
+    # those in float puts the whole graph inside XNNPACK
+    assert set(xnnpack_coverage(plain.path).builtin_ops) & set(ATTENTION_FLOAT_OPS)
+    mixed_coverage = xnnpack_coverage(mixed.path)
+    assert mixed_coverage.partitions == 1 and not mixed_coverage.builtin_ops
+
+
+def test_uint8_input_matches_float_input(trained_model, tmp_path):
+    model, calibration, held_out = trained_model
+    raw = to_input_domain(held_out[:20], "uint8")
+    float_logits = TFLiteModel(export(model, tmp_path / "f.tflite").path)(held_out[:20])
+    uint8_model = TFLiteModel(export(model, tmp_path / "u.tflite", uint8_input=True).path)
+    assert uint8_model.input["dtype"] == np.uint8
+    # raw pixels are the normalized ones rounded to uint8, so compare against those
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    renormalized = ((raw / 255.0 - mean) / std).astype(np.float32)
+    expected = np.asarray(model(renormalized)["logits"])
+    error = np.max(np.abs(uint8_model(raw) - expected)) / np.max(np.abs(expected))
+    assert error <= 1e-4, error
+    assert np.mean(uint8_model(raw).argmax(1) == float_logits.argmax(1)) >= 0.95
+
+    int8 = TFLiteModel(export(model, tmp_path / "q.tflite", "int8", calibration_data=calibration,
+                              calibration_steps=200, uint8_input=True).path)
+    assert int8.input["dtype"] == np.uint8 and int8.input["quantization"][0] == pytest.approx(1.0)
+    agreement = fidelity(expected, int8(raw))
+    assert agreement.top1_agreement >= 0.95 and agreement.cosine_similarity >= 0.99
+
+
+def test_report(random_model, images, tmp_path):
+    path = export(random_model, tmp_path / "r.tflite").path
+    report = build_report(path, random_model, images, threads=(1,), latency_runs=5)
+    assert report.fidelity.top1_agreement == 1.0 and report.latency_ms[1] > 0
+    assert report.xnnpack_fraction == 1.0
+    assert "float32" in format_table([report])
+
+
+def test_bad_input(random_model, images, tmp_path):
+    with pytest.raises(ValueError, match="needs calibration_data"):
+        export(random_model, tmp_path / "x.tflite", "int8")
+    with pytest.raises(ValueError, match=r"must end in \.tflite"):
+        export(random_model, tmp_path / "x.bin")
+    with pytest.raises(ValueError, match="needs a classifier"):
+        export(LevitModel(LevitConfig(**SMALL)), tmp_path / "x.tflite")
+    with pytest.raises(ValueError, match="calibration data has 8 images, 200 requested"):
+        export(random_model, tmp_path / "x.tflite", "int8", calibration_data=images)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli(random_model, tmp_path):
+    random_model.save(tmp_path / "m.keras")
+    ok = subprocess.run([sys.executable, "-m", "levit_tf.cli", "export-tflite",
+                         str(tmp_path / "m.keras"), str(tmp_path / "m.tflite"), "--report"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "wrote" in ok.stdout and "float32" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "levit_tf.cli", "export-tflite",
+                          str(tmp_path / "m.keras"), str(tmp_path / "q.tflite"),
+                          "--quantization", "int8"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "needs calibration_data" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "q.tflite").exists()

@@ -1,0 +1,121 @@
+"""``levit-tf export-tflite`` and ``levit-tf verify``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from levit_tf.cli_errors import UserError
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+
+def _load_model(source: str):
+    from levit_tf.converters import ConversionError, load_pretrained
+
+    try:
+        return load_pretrained(source)
+    except (ConversionError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+
+
+def _images(source: str | None, count: int, image_size: tuple[int, int]):
+    """Normalized held-out images for fidelity, from a folder / tfds:NAME / digits[:SPLIT]."""
+    import numpy as np
+    from levit_tf.tflite.calibration import normalized_images
+
+    if source is None:
+        return None
+    try:
+        dataset = normalized_images(source, image_size)
+        images = np.stack(list(dataset.take(count).as_numpy_iterator()))
+    except (ValueError, OSError) as err:
+        raise UserError(f"--images {source}: {err}") from None
+    return images
+
+
+def _float_ops(names: list[str] | None) -> tuple[str, ...]:
+    from levit_tf.tflite import ATTENTION_FLOAT_OPS
+
+    ops: list[str] = []
+    for name in names or ():
+        ops.extend(ATTENTION_FLOAT_OPS if name.lower() == "attention" else [name.upper()])
+    return tuple(dict.fromkeys(ops))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from levit_tf.tflite import export
+    from levit_tf.tflite.report import build_report, format_table
+
+    model = _load_model(args.model)
+    start = time.perf_counter()
+    try:
+        result = export(model, args.output, args.quantization,
+                        calibration_data=args.calibration_data,
+                        calibration_steps=args.calibration_steps, uint8_input=args.uint8_input,
+                        float_ops=_float_ops(args.float_ops))
+    except (ValueError, TypeError, OSError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
+          f"{result.size_bytes / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    if args.report:
+        images = _images(args.images, args.count, model.config.image_hw)
+        report = build_report(result.path, model, images)
+        print(format_table([report]))
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from levit_tf.tflite.report import build_report, format_table
+
+    model = _load_model(args.model)
+    images = _images(args.images, args.count, model.config.image_hw)
+    reports = []
+    for path in args.tflite:
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such file")
+        try:
+            reports.append(build_report(path, model, images))
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    print(format_table(reports))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    export = verbs.add_parser(
+        "export-tflite", help="Keras model -> .tflite (float32/float16/dynamic/int8/int16x8)",
+        description="Export a LeViT classifier for XNNPACK (builtin ops only). BN is folded, "
+                    "the heads fused and the attention biases made constant first.",
+        epilog="example: levit-tf export-tflite levit.keras levit_int8.tflite "
+               "--quantization int8 --calibration-data ./photos --float-ops attention "
+               "--report --images ./heldout")
+    export.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
+    export.add_argument("output", metavar="OUT.tflite")
+    export.add_argument("--quantization", choices=MODES, default="float32")
+    export.add_argument("--calibration-data", metavar="DIR|tfds:NAME",
+                        help="real images for int8 / int16x8 calibration")
+    export.add_argument("--calibration-steps", type=int, default=200, metavar="N")
+    export.add_argument("--uint8-input", action="store_true",
+                        help="take raw RGB uint8; ImageNet normalization folded into the stem")
+    export.add_argument("--float-ops", nargs="+", metavar="OP",
+                        help="int8: op types kept in float (selective quantization); "
+                             "'attention' = BATCH_MATMUL SUB SOFTMAX HARD_SWISH, which keeps "
+                             "the whole graph inside XNNPACK")
+    export.add_argument("--report", action="store_true",
+                        help="print size, XNNPACK coverage, latency and (with --images) fidelity")
+    export.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images for --report")
+    export.add_argument("--count", type=int, default=100, help="held-out images to compare")
+    export.set_defaults(handler=cmd_export)
+
+    verify = verbs.add_parser(
+        "verify", help="measure .tflite files against their Keras model",
+        epilog="example: levit-tf verify levit.keras a.tflite b.tflite --images ./heldout")
+    verify.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
+    verify.add_argument("tflite", metavar="FILE.tflite", nargs="+")
+    verify.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images")
+    verify.add_argument("--count", type=int, default=100)
+    verify.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    verify.set_defaults(handler=cmd_verify)

@@ -1,0 +1,107 @@
+"""Measured facts about an exported .tflite model: size, ops, XNNPACK coverage, latency, fidelity.
+
+Fidelity compares the .tflite logits with the Keras float model's on held-out images (normalized
+pixel_values; converted to raw RGB for uint8-input models): top-1 agreement, max / mean absolute
+logit error, max relative error and mean cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from levit_tf.tflite.runtime import TFLiteModel, xnnpack_coverage
+
+from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+
+@dataclass
+class Fidelity:
+    images: int
+    top1_agreement: float
+    max_abs_error: float
+    mean_abs_error: float
+    relative_error: float
+    cosine_similarity: float
+
+
+@dataclass
+class TFLiteReport:
+    path: str
+    quantization: str
+    size_mb: float
+    ops: dict[str, int]
+    builtin_ops: dict[str, int]  # ops that stay outside XNNPACK
+    xnnpack_fraction: float
+    partitions: int
+    latency_ms: dict[int, float] = field(default_factory=dict)  # threads -> median ms
+    fidelity: Fidelity | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def to_input_domain(normalized: np.ndarray, input_mode: str) -> np.ndarray:
+    """Normalized pixel_values -> what a model exported with ``input_mode`` takes."""
+    if input_mode == "normalized":
+        return normalized.astype(np.float32)
+    raw = np.clip(np.round((normalized * IMAGENET_DEFAULT_STD + IMAGENET_DEFAULT_MEAN) * 255),
+                  0, 255)
+    return raw.astype(np.uint8 if input_mode == "uint8" else np.float32)
+
+
+def fidelity(reference_logits: np.ndarray, logits: np.ndarray) -> Fidelity:
+    reference_logits = np.asarray(reference_logits, np.float64)
+    logits = np.asarray(logits, np.float64)
+    error = np.abs(logits - reference_logits)
+    cosine = np.sum(logits * reference_logits, axis=1) / (
+        np.linalg.norm(logits, axis=1) * np.linalg.norm(reference_logits, axis=1) + 1e-30)
+    return Fidelity(
+        images=len(logits),
+        top1_agreement=float(np.mean(logits.argmax(1) == reference_logits.argmax(1))),
+        max_abs_error=float(error.max()), mean_abs_error=float(error.mean()),
+        relative_error=float(error.max() / np.abs(reference_logits).max()),
+        cosine_similarity=float(cosine.mean()))
+
+
+def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None,
+                 images: np.ndarray | None = None, threads: tuple[int, ...] = (1, 2),
+                 latency_runs: int = 50) -> TFLiteReport:
+    """Everything measured about one .tflite file; fidelity needs the Keras model and images
+    (normalized, (N, H, W, 3))."""
+    path = Path(path)
+    coverage = xnnpack_coverage(path)
+    model = TFLiteModel(path, num_threads=threads[0])
+    report = TFLiteReport(
+        path=str(path), quantization=model.metadata.get("quantization", "unknown"),
+        size_mb=path.stat().st_size / 1e6, ops=dict(coverage.total_ops),
+        builtin_ops=dict(coverage.builtin_ops), xnnpack_fraction=coverage.fraction_delegated,
+        partitions=coverage.partitions)
+    for count in threads:
+        report.latency_ms[count] = TFLiteModel(path, num_threads=count).latency_ms(latency_runs)
+    if keras_model is not None and images is not None:
+        reference = np.asarray(keras_model.predict(images, batch_size=16, verbose=0)["logits"])
+        logits = model(to_input_domain(images, model.input_mode))
+        report.fidelity = fidelity(reference, logits)
+    return report
+
+
+def format_table(reports: list[TFLiteReport]) -> str:
+    """One row per report: size, latency per thread count, coverage and fidelity."""
+    threads = sorted({t for r in reports for t in r.latency_ms})
+    header = (f"{'mode':<10}{'size MB':>8}" + "".join(f"{f'{t}T ms':>9}" for t in threads)
+              + f"{'XNNPACK':>9}{'parts':>6}{'top-1':>8}{'max|err|':>10}{'mean|err|':>10}"
+              f"{'cosine':>9}  outside XNNPACK")
+    rows = [header]
+    for r in reports:
+        f = r.fidelity
+        fid = (f"{f.top1_agreement:>8.2%}{f.max_abs_error:>10.3g}{f.mean_abs_error:>10.3g}"
+               f"{f.cosine_similarity:>9.5f}") if f else f"{'-':>8}{'-':>10}{'-':>10}{'-':>9}"
+        outside = ", ".join(f"{k} x{v}" for k, v in sorted(r.builtin_ops.items())) or "none"
+        rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}"
+                    + "".join(f"{r.latency_ms.get(t, float('nan')):>9.2f}" for t in threads)
+                    + f"{r.xnnpack_fraction:>9.1%}{r.partitions:>6}{fid}  {outside}")
+    return "\n".join(rows)
