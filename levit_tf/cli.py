@@ -15,6 +15,10 @@ EXAMPLES = """examples:
   levit-tf convert ./levit_128s.fb_dist_in1k.safetensors levit-128S.keras
   levit-tf convert LeViT-128S-model.pth levit-128S.keras --model-class classification
   levit-tf info levit-128S.keras
+  levit-tf predict levit-128S.keras cat.jpg --top-k 3
+  levit-tf export-savedmodel levit-128S.keras serving/levit/1
+  levit-tf export-tflite levit-128S.keras levit.tflite --quantization float16
+  levit-tf verify levit-128S.keras levit.tflite --images ./heldout
 """
 
 MODEL_CLASS_CHOICES = {
@@ -27,7 +31,7 @@ MODEL_CLASS_CHOICES = {
 
 # Modules that add verbs: each has ``add_parser(verbs)`` that registers a subparser whose
 # ``handler(args)`` raises UserError for bad input.
-VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli",)
+VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli")
 
 
 def _quiet_tensorflow() -> None:
@@ -80,6 +84,79 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"  labels: {config.num_labels} ({', '.join(labels[:3])}{more})")
 
 
+def _load_images(paths: list[str], image_size: tuple[int, int]):
+    """Files -> normalized (N, H, W, 3) through the exact eval transform; errors name the file."""
+    import numpy as np
+    import tensorflow as tf
+
+    from levit_tf.data import BadImageError, decode_image, scan_image_files
+    from levit_tf.data.pipeline import eval_config
+    from levit_tf.preprocessing.transforms import preprocess_image
+
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: no such file")
+    try:
+        files, _ = scan_image_files(paths, on_error="raise")
+    except BadImageError as err:
+        raise UserError(str(err)) from None
+    config = eval_config(image_size[0])
+    images = []
+    for scanned in files:
+        data = scanned.inline or tf.io.read_file(scanned.path)
+        images.append(preprocess_image(decode_image(tf.constant(data)), config).numpy())
+    return np.stack(images)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    if args.model.endswith(".tflite"):
+        from levit_tf.tflite import TFLiteModel
+        from levit_tf.tflite.report import to_input_domain
+
+        try:
+            model = TFLiteModel(args.model)
+        except (ValueError, FileNotFoundError) as err:
+            raise UserError(str(err)) from None
+        size = tuple(model.input_shape[1:3])
+        logits = model(to_input_domain(_load_images(args.images, size), model.input_mode))
+        id2label = model.id2label
+    else:
+        from levit_tf.converters import ConversionError, load_pretrained
+
+        try:
+            model = load_pretrained(args.model)
+        except (ConversionError, FileNotFoundError) as err:
+            raise UserError(str(err)) from None
+        from levit_tf.modeling_levit import LevitForImageClassification
+
+        if not isinstance(model, LevitForImageClassification) or not model.heads():
+            raise UserError(f"{args.model}: holds a {type(model).__name__}, not a classifier")
+        pixels = _load_images(args.images, model.config.image_hw)
+        logits = np.asarray(model.predict(pixels, verbose=0)["logits"])
+        id2label = model.config.id2label
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    for path, row in zip(args.images, probabilities, strict=True):
+        print(path)
+        for rank, index in enumerate(np.argsort(-row)[: args.top_k], start=1):
+            print(f"  {rank}. {id2label.get(int(index), str(index))}  {row[index]:.4f}")
+
+
+def cmd_export_savedmodel(args: argparse.Namespace) -> None:
+    from levit_tf.converters import ConversionError, load_pretrained
+    from levit_tf.serving import export_saved_model
+
+    try:
+        model = load_pretrained(args.model)
+        path = export_saved_model(model, args.output, top_k=args.top_k)
+    except (ConversionError, FileNotFoundError, FileExistsError, ValueError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {path}: signatures serving_default (pixel_values -> logits, probabilities) "
+          f"and serve_images (encoded images -> top-{args.top_k} labels)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="levit-tf", description="LeViT for TensorFlow / Keras 3.",
@@ -109,6 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog="example: levit-tf info levit-128S.keras")
     info.add_argument("model", metavar="MODEL")
     info.set_defaults(handler=cmd_info)
+
+    predict = verbs.add_parser(
+        "predict", help="classify image files with a .keras or .tflite model",
+        epilog="example: levit-tf predict levit-128S.keras cat.jpg dog.png --top-k 3")
+    predict.add_argument("model", metavar="MODEL", help=".keras, .tflite, or any convert SOURCE")
+    predict.add_argument("images", metavar="IMAGE", nargs="+")
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.set_defaults(handler=cmd_predict)
+
+    saved = verbs.add_parser(
+        "export-savedmodel", help="write a tf.saved_model for serving (plain TF loads it)",
+        epilog="example: levit-tf export-savedmodel levit-128S.keras serving/levit/1")
+    saved.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
+    saved.add_argument("output", metavar="OUTDIR")
+    saved.add_argument("--top-k", type=int, default=5)
+    saved.set_defaults(handler=cmd_export_savedmodel)
 
     import importlib
 

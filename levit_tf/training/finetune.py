@@ -1,0 +1,275 @@
+"""One fine-tuning run end to end: data, model, recipe, ``fit`` with checkpoints, resume.
+
+``finetune(FinetuneOptions(model="levit-128S", data="digits", epochs=30, out="runs/digits"))``
+is what ``levit-tf finetune`` runs. The recipe: AdamW (no decay on biases, BN parameters and
+attention biases), linear warmup then cosine decay per step, label-smoothed cross-entropy,
+metrics on the held-out split after every epoch, files as ``levit_tf.training.run_dir`` says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from levit_tf.configuration_levit import LevitConfig, canonical_preset_name
+from levit_tf.modeling_levit import (
+    LevitForImageClassification,
+    LevitForImageClassificationWithTeacher,
+    LevitPreTrainedModel,
+)
+from levit_tf.training.adapt import adapt_classifier
+from levit_tf.training.data_sources import DataSplits, load_data
+from levit_tf.training.distribute import STRATEGIES, make_strategy
+from levit_tf.training.losses import SparseCrossEntropy
+from levit_tf.training.objectives import DISTILLATION_MODES
+from levit_tf.training.optimizers import adamw, warmup_cosine
+from levit_tf.training.precision import MIXED_BFLOAT16
+from levit_tf.training.run_dir import RunCheckpoint, RunDirectory, RunState
+
+MONITOR = "val_accuracy"
+#: Options that may differ when a run is resumed (everything else must match).
+RESUMABLE_CHANGES = ("out", "verbose")
+
+
+@dataclasses.dataclass
+class FinetuneOptions:
+    """Settings of a run (the ``levit-tf finetune`` flags).
+
+    ``model``: a checkpoint / ``.keras`` / HF directory or hub id (``load_pretrained``), or a
+    preset name such as ``levit-128S`` for random initialization. ``data``: see
+    ``levit_tf.training.data_sources.load_data``. ``image_size``: None = the checkpoint's (224
+    for presets); presets take any multiple of 16. ``drop_path``: None = the config's.
+    """
+
+    model: str
+    data: str
+    epochs: int
+    out: str
+    image_size: int | None = None
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    drop_path: float | None = None
+    seed: int = 0
+    distillation: str = "none"
+    teacher: str | None = None
+    freeze_backbone: bool = False
+    mixed_bfloat16: bool = False
+    augment: bool = True
+    val_fraction: float = 0.2
+    strategy: str = "default"
+    verbose: Any = "auto"
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad option."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}"),
+            (0 <= self.label_smoothing < 1,
+             f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.drop_path is None or 0 <= self.drop_path < 1,
+             f"drop path rate must be in [0, 1), got {self.drop_path}"),
+            (0 < self.val_fraction < 1,
+             f"held-out fraction must be in (0, 1), got {self.val_fraction}"),
+            (self.image_size is None or (self.image_size > 0 and self.image_size % 16 == 0),
+             f"image size must be a positive multiple of 16, got {self.image_size}"),
+            (self.distillation in DISTILLATION_MODES,
+             f"distillation must be one of {DISTILLATION_MODES}, got {self.distillation!r}"),
+            (self.distillation != "hard" or self.teacher,
+             "hard distillation needs a teacher model (--teacher PATH)"),
+            (self.teacher is None or self.distillation == "hard",
+             "a teacher is only used with hard distillation (--distillation hard)"),
+            (self.strategy in STRATEGIES,
+             f"strategy must be one of {STRATEGIES}, got {self.strategy!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def settings(self) -> dict[str, Any]:
+        """The options a resumed run must share with the interrupted one."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE_CHANGES}
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What a run did. ``history``: every epoch so far (from the log, resumed ones included);
+    ``epoch_seconds``: training time of each epoch this session ran (validation excluded)."""
+
+    model: LevitForImageClassification
+    run: RunDirectory
+    data: DataSplits
+    image_size: int
+    history: dict[str, list[float]]
+    epochs_done: int
+    resumed_from: int
+    best: float | None
+    best_epoch: int | None
+    epoch_seconds: list[float]
+    wall_seconds: float
+
+    @property
+    def final_val_accuracy(self) -> float | None:
+        values = self.history.get(MONITOR)
+        return values[-1] if values else None
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Training throughput, leaving out this session's first epoch (graph tracing)."""
+        seconds = self.epoch_seconds[1:] or self.epoch_seconds
+        return self.data.num_train * len(seconds) / sum(seconds) if seconds else None
+
+
+def is_preset(source: str) -> bool:
+    """A preset name (random init) rather than a path or hub id."""
+    return canonical_preset_name(source) is not None and not Path(source).exists() and (
+        "/" not in source)
+
+
+def model_class_for(options: FinetuneOptions) -> type[LevitForImageClassification] | None:
+    """WithTeacher for hard distillation; otherwise None (= what the checkpoint holds)."""
+    return LevitForImageClassificationWithTeacher if options.distillation == "hard" else None
+
+
+def load_source(options: FinetuneOptions) -> LevitPreTrainedModel | None:
+    """The pretrained model of ``options.model`` (None for a preset: random init)."""
+    from levit_tf.converters import load_pretrained
+
+    if is_preset(options.model):
+        return None
+    loaded = load_pretrained(options.model)
+    if options.image_size is not None and tuple(loaded.config.image_hw) != (
+            options.image_size,) * 2:
+        raise ValueError(
+            f"{options.model} was built for {loaded.config.image_hw} inputs; its attention "
+            f"biases are per-resolution, so --image-size {options.image_size} cannot be used "
+            "(omit it)")
+    return loaded
+
+
+def build_student(options: FinetuneOptions, source: LevitPreTrainedModel | None,
+                  class_names: list[str], image_size: int) -> LevitForImageClassification:
+    """The model to train: a preset at random init (``source`` None), or ``source`` with heads
+    for ``class_names`` (kept if the label count matches) and the run's policy."""
+    id2label = dict(enumerate(class_names))
+    policy = MIXED_BFLOAT16 if options.mixed_bfloat16 else "float32"
+    cls = model_class_for(options)
+    if source is None:
+        overrides: dict[str, Any] = {"image_size": image_size, "id2label": id2label}
+        if options.drop_path is not None:
+            overrides["drop_path_rate"] = options.drop_path
+        config = LevitConfig.from_preset(options.model, **overrides)
+        cls = cls or LevitForImageClassification
+        config.architectures = [cls.__name__]
+        return cls(config, dtype=policy)
+    if options.drop_path is not None and options.drop_path != source.config.drop_path_rate:
+        source = _with_drop_path(source, options.drop_path)
+    if cls is None:
+        cls = (type(source) if isinstance(source, LevitForImageClassification)
+               else LevitForImageClassification)
+    return adapt_classifier(source, cls, id2label, dtype=policy)
+
+
+def _with_drop_path(model: LevitPreTrainedModel, rate: float) -> LevitPreTrainedModel:
+    config = LevitConfig.from_dict(model.config.to_dict(), drop_path_rate=rate)
+    copy = type(model)(config, dtype=model.dtype_policy, name=model.name)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def load_teacher(path: str, image_size: int, num_labels: int) -> keras.Model:
+    """A teacher for hard distillation: any LeViT source, or any ``.keras`` Keras model that
+    maps (B, S, S, 3) pixels to ``num_labels`` logits (or a dict with ``logits``)."""
+    from levit_tf.converters import ConversionError, load_pretrained
+
+    try:
+        teacher = load_pretrained(path)
+    except ConversionError as err:
+        if not str(path).endswith(".keras") or not Path(path).is_file():
+            raise ValueError(f"teacher {path}: {err}") from None
+        teacher = keras.saving.load_model(path, compile=False)
+    teacher.trainable = False
+    outputs = teacher(np.zeros((1, image_size, image_size, 3), np.float32), training=False)
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs
+    if tuple(logits.shape) != (1, num_labels):
+        raise ValueError(f"teacher {path} returns logits of shape {tuple(logits.shape)} for one "
+                         f"image, expected (1, {num_labels}) (the data has {num_labels} classes)")
+    return teacher
+
+
+def compile_student(model: LevitForImageClassification, options: FinetuneOptions,
+                    steps_per_epoch: int, teacher: keras.Model | None) -> None:
+    """The recipe: AdamW with warmup-cosine per step, label-smoothed CE, accuracy."""
+    total = options.epochs * steps_per_epoch
+    warmup = min(round(options.warmup_epochs * steps_per_epoch), total - 1)
+    schedule = warmup_cosine(options.lr, total, warmup)
+    kwargs: dict[str, Any] = {}
+    if isinstance(model, LevitForImageClassificationWithTeacher):
+        kwargs = {"distillation": options.distillation, "teacher": teacher}
+    model.compile(optimizer=adamw(model, schedule, options.weight_decay),
+                  loss=SparseCrossEntropy(options.label_smoothing), metrics=["accuracy"],
+                  **kwargs)
+
+
+def finetune(options: FinetuneOptions) -> FinetuneResult:
+    """Runs (or resumes) a fine-tuning run; see the module docstring. Raises ValueError /
+    FileNotFoundError for bad options, data or sources (the CLI shows them as one line)."""
+    start = time.perf_counter()
+    options.validate()
+    run = RunDirectory(options.out)
+    state = run.load_state()
+    if state is not None and state.settings != options.settings():
+        changed = sorted(k for k in options.settings()
+                         if state.settings.get(k) != options.settings()[k])
+        raise ValueError(f"{run.root} holds a run with different settings ({', '.join(changed)}"
+                         "); use a new --out directory or the same settings to resume")
+    run.prepare()
+    state = state or RunState(monitor=MONITOR, settings=options.settings())
+    resumed_from = state.epochs_done
+    keras.utils.set_random_seed(options.seed + resumed_from)
+
+    strategy = make_strategy(options.strategy)
+    with strategy.scope():
+        source = load_source(options)
+        image_size = source.config.image_hw[0] if source else options.image_size or 224
+        data = load_data(options.data, image_size, options.batch_size, options.seed,
+                         options.val_fraction, options.augment)
+        model = build_student(options, source, data.class_names, image_size)
+        if options.freeze_backbone:
+            model.freeze_backbone()
+        teacher = (load_teacher(options.teacher, image_size, len(data.class_names))
+                   if options.teacher else None)
+        steps_per_epoch = math.ceil(data.num_train / options.batch_size)
+        compile_student(model, options, steps_per_epoch, teacher)
+        if resumed_from:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(run.last)
+
+    title = f"{Path(options.model).name} on {options.data}, {image_size}px"
+    checkpoint = RunCheckpoint(run, state, title)
+    if resumed_from < options.epochs:
+        model.fit(data.train, validation_data=data.val, epochs=options.epochs,
+                  initial_epoch=resumed_from, callbacks=[checkpoint], verbose=options.verbose)
+    from levit_tf.training.curves import read_log
+
+    history = read_log(run.log) if run.log.is_file() else {}
+    return FinetuneResult(
+        model=model, run=run, data=data, image_size=image_size, history=history,
+        epochs_done=state.epochs_done, resumed_from=resumed_from, best=state.best,
+        best_epoch=state.best_epoch, epoch_seconds=checkpoint.epoch_seconds,
+        wall_seconds=time.perf_counter() - start)
+
+
+__all__ = ["FinetuneOptions", "FinetuneResult", "build_student", "compile_student", "finetune",
+           "load_source", "load_teacher"]
