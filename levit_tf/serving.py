@@ -1,0 +1,90 @@
+"""A plain ``tf.saved_model`` for serving: no levit_tf (or Keras classes) needed to load it.
+
+Signatures:
+- ``serving_default``: float32 ``pixel_values`` (B, H, W, 3), normalized -> ``logits`` and
+  ``probabilities`` (B, num_labels).
+- ``serve_images``: ``images`` (B,) tf.string of encoded JPEG / PNG / GIF / BMP bytes of any
+  size -> the exact LeViT eval preprocessing inside the graph, then ``probabilities``,
+  ``top_k_indices`` (B, k) int32, ``top_k_labels`` (B, k) string and ``top_k_probabilities``.
+
+The graph is the folded inference model (BN folded, heads fused, constant attention biases).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from levit_tf.data.decode import decode_image
+from levit_tf.data.pipeline import eval_config
+from levit_tf.inference import LevitForInference, optimize_for_inference
+from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.preprocessing.transforms import preprocess_image
+
+
+class _Serving(tf.Module):
+    """The exported module: the folded model's variables plus the two signature functions."""
+
+    def __init__(self, model: LevitForInference, top_k: int) -> None:
+        super().__init__(name="levit_serving")
+        self.model = model
+        config = model.config
+        self.labels = tf.constant([config.id2label[i] for i in range(config.num_labels)])
+        self.top_k = min(top_k, config.num_labels)
+        self.processor_config = eval_config(config.image_hw[0])
+        if config.image_hw[0] != config.image_hw[1]:
+            raise ValueError("serve_images needs a square model input (the eval crop is square)")
+        height, width = config.image_hw
+        pixel_spec = tf.TensorSpec((None, height, width, config.num_channels), tf.float32,
+                                   name="pixel_values")
+        self.serving_default = tf.function(self._classify, input_signature=[pixel_spec])
+        self.serve_images = tf.function(
+            self._classify_images,
+            input_signature=[tf.TensorSpec((None,), tf.string, name="images")])
+
+    def _classify(self, pixel_values: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = self.model(pixel_values)["logits"]
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _classify_images(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        height, width = self.model.config.image_hw
+        pixels = tf.map_fn(
+            lambda data: preprocess_image(decode_image(data), self.processor_config), images,
+            fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32))
+        probabilities = self._classify(pixels)["probabilities"]
+        top = tf.math.top_k(probabilities, k=self.top_k)
+        return {"probabilities": probabilities, "top_k_indices": top.indices,
+                "top_k_probabilities": top.values,
+                "top_k_labels": tf.gather(self.labels, top.indices)}
+
+
+def export_saved_model(model: keras.Model, directory: str | os.PathLike,
+                       top_k: int = 5) -> Path:
+    """Writes ``model`` (a LeViT classifier) as a SavedModel directory, atomically."""
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"{directory} exists and is not empty")
+    if not isinstance(model, LevitForInference):
+        if not isinstance(model, LevitPreTrainedModel) or not model.config.num_labels:
+            raise ValueError(f"expected a LeViT classifier, got {type(model).__name__}")
+        model = optimize_for_inference(model)
+    if not model.with_head:
+        raise ValueError("the SavedModel needs a classifier with a head")
+    module = _Serving(model, top_k)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        tf.saved_model.save(module, str(staging), signatures={
+            "serving_default": module.serving_default, "serve_images": module.serve_images})
+        if directory.exists():
+            directory.rmdir()
+        staging.rename(directory)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return directory
