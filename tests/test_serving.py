@@ -1,6 +1,5 @@
 """SavedModel serving (plain TF, fresh process, no levit_tf) and the predict CLI."""
 
-import io
 import json
 import subprocess
 import sys
