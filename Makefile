@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (timm needs it importable, see tests/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 
-.PHONY: venv test lint clean
+.PHONY: venv test lint clean bench peers
 
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,19 @@ lint: venv
 test: venv lint
 	$(BIN)/python -m pytest -q
 
+# The litert-torch peer needs packages (jax, litert-converter, torchao) kept out of .venv.
+.venv-peers/bin/python:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --disable-pip-version-check -q torch==2.13.0 litert-torch==0.10.0 \
+		pyyaml huggingface_hub safetensors
+	.venv-peers/bin/pip install --disable-pip-version-check -q --no-deps timm==1.0.29 \
+		torchvision==0.28.0
+
+peers: .venv-peers/bin/python
+
+bench: venv peers
+	$(PIP_INSTALL) -e ".[test,bench]"
+	$(BIN)/python benchmarks/speed.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-peers build *.egg-info
