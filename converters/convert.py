@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from levit_tf.converters.keras_targets import canonical_targets
 from levit_tf.converters.layouts import CanonicalState, to_canonical
 from tqdm.auto import tqdm
 
+from levit_tf.attention_bias import attention_bias_index, resize_bias_table
 from levit_tf.configuration_levit import LevitConfig
 from levit_tf.hub import hub_download, looks_like_hub_id
 from levit_tf.modeling_levit import (
@@ -30,6 +32,14 @@ from levit_tf.modeling_levit import (
     LevitForImageClassificationWithTeacher,
     LevitModel,
     LevitPreTrainedModel,
+)
+from levit_tf.resolution import (
+    GridChange,
+    change_resolution,
+    check_mode,
+    format_hw,
+    image_hw,
+    parse_image_size,
 )
 
 logger = logging.getLogger("levit_tf.converters")
@@ -199,6 +209,8 @@ def load_pretrained(source: str | os.PathLike, *,
                     model_class: type[LevitPreTrainedModel] | None = None,
                     layout: str | None = None, num_labels: int | None = None,
                     ignore_mismatched_sizes: bool = False, progress: bool = False,
+                    bias_interpolation: str = "bicubic",
+                    source_image_size: int | tuple[int, int] | None = None,
                     **config_overrides: Any) -> LevitPreTrainedModel:
     """Builds the Keras model of a checkpoint and loads its weights.
 
@@ -207,13 +219,33 @@ def load_pretrained(source: str | os.PathLike, *,
         model_class: force a class (default: what the checkpoint is).
         layout: 'hf' | 'timm' | 'fb' (default: detected from the key names).
         num_labels: new label count; with ``ignore_mismatched_sizes=True`` the heads start fresh.
-        config_overrides: other LevitConfig fields (e.g. ``drop_path_rate``).
+        bias_interpolation: 'bicubic' or 'bilinear': how the attention-bias tables are resized
+            when ``image_size`` differs from the checkpoint's (see ``levit_tf.resolution``).
+        source_image_size: the size a checkpoint without a config.json was trained at, only
+            needed when its bias tables fit several sizes (non-square checkpoints).
+        config_overrides: other LevitConfig fields (e.g. ``drop_path_rate``; ``image_size``,
+            int or (H, W), a multiple of 16: the bias tables are resized to it, with one
+            warning, and every other weight loads unchanged).
     """
+    check_mode(bias_interpolation)
+    source_hw = None if source_image_size is None else image_hw(
+        _checked_size(source_image_size, "source_image_size"))
+    if "image_size" in config_overrides:
+        config_overrides["image_size"] = _checked_size(config_overrides["image_size"],
+                                                       "image_size")
     if str(source).endswith(".keras"):
-        return _load_keras(Path(source), model_class)
+        model = _load_keras(Path(source), model_class)
+        if "image_size" in config_overrides:
+            model = change_resolution(model, config_overrides["image_size"], bias_interpolation)
+        return model
     checkpoint = read_checkpoint(source)
     _, canonical = to_canonical(checkpoint.state, layout)
-    config = checkpoint.config or infer_config(canonical)
+    config = checkpoint.config or infer_config(canonical, source_hw)
+    if checkpoint.config is not None and source_hw not in (None, config.image_hw):
+        raise ConversionError(
+            f"source_image_size={format_hw(source_hw)} but the checkpoint's config says "
+            f"{format_hw(config.image_hw)}")
+    source_config = config
     overrides = dict(config_overrides)
     if num_labels is not None and num_labels != config.num_labels:
         overrides["num_labels"] = num_labels
@@ -225,12 +257,69 @@ def load_pretrained(source: str | os.PathLike, *,
     cls = choose_model_class(canonical, checkpoint.architectures, model_class)
     config.architectures = [cls.__name__]
     model = cls(config)
+    canonical = resize_checkpoint_biases(canonical, source_config, config, bias_interpolation)
     try:
         assign_weights(model, canonical, ignore_mismatched_sizes=ignore_mismatched_sizes,
                        progress=progress)
     except ConversionError as err:
         raise ConversionError(f"{checkpoint.weights_path}: {err}") from None
     return model
+
+
+def _checked_size(size: Any, name: str) -> int | tuple[int, int]:
+    try:
+        return parse_image_size(size)
+    except (TypeError, ValueError) as err:
+        raise ConversionError(f"{name}: {err}") from None
+
+
+_BIAS_NAME = re.compile(
+    r"^levit\.encoder\.stages\.(\d+)\.layers\.\d+\.(module\.)?attention_bias(es|_idxs)$")
+
+
+def resize_checkpoint_biases(canonical: CanonicalState, source: LevitConfig, target: LevitConfig,
+                             mode: str = "bicubic") -> CanonicalState:
+    """``canonical`` with every attention-bias table resized from ``source``'s key grids to
+    ``target``'s (``resize_bias_table``), and one warning saying so.
+
+    Self-attention (``...module.attention_biases``) and the shrinking attention that ends stage
+    s (``...layers.N.attention_biases``) both index stage s's key grid. Stored
+    ``attention_bias_idxs`` are checked against the source grid's index and replaced by the
+    target's (a wrong one is left for ``assign_weights`` to report). Unchanged grids: returned
+    as is.
+    """
+    change = GridChange.between(source, target, mode)
+    if not change.changes:
+        return canonical
+    out: CanonicalState = dict(canonical)
+    bad: list[str] = []
+    tables = 0
+    for name, (array, key) in canonical.items():
+        match = _BIAS_NAME.match(name)
+        if not match:
+            continue
+        stage = int(match.group(1))
+        if stage >= len(change.from_grids):
+            continue  # not a layer of this model: assign_weights reports it
+        old, new = change.from_grids[stage], change.to_grids[stage]
+        if match.group(3) == "_idxs":
+            stride = 1 if match.group(2) else 2
+            if np.array_equal(array, attention_bias_index(old, stride)):
+                out[name] = (attention_bias_index(new, stride), key)
+            continue
+        if array.ndim != 2 or array.shape[1] != old[0] * old[1]:
+            bad.append(f"{key} {tuple(array.shape)} (expected (heads, {old[0] * old[1]}))")
+            continue
+        if old != new:
+            out[name] = (resize_bias_table(array, old, new, mode), key)
+            tables += 1
+    if bad:
+        raise ConversionError(
+            f"bias tables do not fit the checkpoint's {format_hw(change.from_size)} input "
+            f"(stage key grids {', '.join(format_hw(g) for g in change.from_grids)}): "
+            + "; ".join(bad[:6]))
+    logger.warning(change.message(tables))
+    return out
 
 
 def _load_keras(path: Path, model_class: type[LevitPreTrainedModel] | None):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 from levit_tf.converters.errors import ConversionError
@@ -20,12 +19,17 @@ def _shape(state: CanonicalState, name: str) -> tuple[int, ...]:
     return tuple(state[name][0].shape)
 
 
-def infer_config(state: CanonicalState) -> LevitConfig:
+def infer_config(state: CanonicalState,
+                 source_image_size: tuple[int, int] | None = None) -> LevitConfig:
     """Architecture from weight shapes: widths, heads (bias tables), key dims, depths, ratios.
 
-    The input size comes from stage 0's bias table (H*W offsets for an H x W grid; square
-    assumed). ImageNet labels are attached when the head has 1000 outputs.
+    The input size comes from the bias tables (``infer_grid``); ``source_image_size`` (H, W)
+    settles it when the tables fit several grids. ImageNet labels are attached when the head
+    has 1000 outputs.
     """
+    source_grid = None
+    if source_image_size is not None:
+        source_grid = (source_image_size[0] // 16, source_image_size[1] // 16)
     stem = "levit.patch_embeddings.embedding_layer_{}.convolution.weight"
     num_channels = _shape(state, stem.format(1))[1]
     attention_layers: dict[int, list[int]] = {}
@@ -57,14 +61,12 @@ def infer_config(state: CanonicalState) -> LevitConfig:
         attention_ratios.append(value_dim // key_dim)
         mlp_ratios.append(mlp_hidden // width)
 
-    offsets = _shape(state, "levit.encoder.stages.0.layers.0.module.attention_biases")[1]
-    side = math.isqrt(offsets)
-    if side * side != offsets:
-        raise ConversionError(
-            f"stage 0 bias table has {offsets} offsets, not a square grid: pass image_size=(H, W)")
+    grid = infer_grid(bias_table_sizes(state), source_grid)
     fields = dict(hidden_sizes=hidden_sizes, num_attention_heads=heads, depths=depths,
                   key_dim=key_dims, attention_ratio=attention_ratios, mlp_ratio=mlp_ratios,
-                  num_channels=num_channels, image_size=side * 16)
+                  num_channels=num_channels,
+                  image_size=[grid[0] * 16, grid[1] * 16] if grid[0] != grid[1]
+                  else grid[0] * 16)
     head = "classifier.linear.weight"
     num_labels = state[head][0].shape[0] if head in state else 0
     try:
@@ -77,3 +79,75 @@ def infer_config(state: CanonicalState) -> LevitConfig:
     if num_labels == 1000:
         config = config.with_imagenet_labels()
     return config
+
+
+_BIASES = re.compile(r"^levit\.encoder\.stages\.(\d+)\.layers\.\d+\.(module\.)?attention_biases$")
+
+
+def bias_table_sizes(state: CanonicalState) -> list[int]:
+    """Offsets per stage key grid (H*W), from each stage's bias tables (which must agree)."""
+    sizes: dict[int, set[int]] = {}
+    for name, (array, _) in state.items():
+        if match := _BIASES.match(name):
+            sizes.setdefault(int(match.group(1)), set()).add(int(array.shape[-1]))
+    if not sizes or sorted(sizes) != list(range(len(sizes))):
+        raise ConversionError(
+            f"cannot infer the input size: bias tables for stages {sorted(sizes)}")
+    for stage, found in sizes.items():
+        if len(found) != 1:
+            raise ConversionError(
+                f"stage {stage}: bias tables of different sizes {sorted(found)} (one key grid "
+                "per stage expected)")
+    return [next(iter(sizes[stage])) for stage in sorted(sizes)]
+
+
+def grid_candidates(table_sizes: list[int]) -> list[tuple[int, int]]:
+    """Every stage-0 grid (H, W) whose stride-2 successors have the given table sizes."""
+    found = []
+    for height in range(1, table_sizes[0] + 1):
+        if table_sizes[0] % height:
+            continue
+        grid = (height, table_sizes[0] // height)
+        h, w = grid
+        fits = True
+        for size in table_sizes:
+            fits = fits and h * w == size
+            h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        if fits:
+            found.append(grid)
+    return found
+
+
+def infer_grid(table_sizes: list[int],
+               requested: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The stage-0 key grid (H, W) that the bias tables were learned on.
+
+    A table only holds H*W, so the grid is the one whose stride-2 successors give every
+    stage's size. When several grids fit (always H x W and W x H for non-square grids, and
+    sometimes others), the square one is taken, as every released LeViT is square; without a
+    square one, ``requested`` must name the grid.
+    """
+    candidates = grid_candidates(table_sizes)
+    if requested is not None:
+        if requested not in candidates:
+            raise ConversionError(
+                f"source image size {requested[0] * 16}x{requested[1] * 16} does not fit the "
+                f"bias tables ({table_sizes} offsets per stage); grids that fit: "
+                f"{_format(candidates)}")
+        return requested
+    squares = [grid for grid in candidates if grid[0] == grid[1]]
+    if squares:
+        return squares[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ConversionError(
+            f"bias tables with {table_sizes} offsets per stage fit no LeViT grid")
+    raise ConversionError(
+        f"the bias tables ({table_sizes} offsets per stage) fit several input sizes "
+        f"({_format(candidates)}); pass source_image_size=(H, W) to say which one the "
+        "checkpoint was trained at")
+
+
+def _format(grids: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{h * 16}x{w * 16}" for h, w in grids) or "none"

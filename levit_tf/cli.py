@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
   levit-tf convert ./levit_128s.fb_dist_in1k.safetensors levit-128S.keras
   levit-tf convert LeViT-128S-model.pth levit-128S.keras --model-class classification
+  levit-tf convert facebook/levit-128S levit-128S-256.keras --image-size 256
   levit-tf info levit-128S.keras
   levit-tf predict levit-128S.keras cat.jpg --top-k 3
   levit-tf export-savedmodel levit-128S.keras serving/levit/1
@@ -38,6 +39,16 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _image_size(text: str) -> int | tuple[int, int]:
+    """argparse type of --image-size: '256' or '192x256'."""
+    from levit_tf.resolution import parse_image_size
+
+    try:
+        return parse_image_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def cmd_convert(args: argparse.Namespace) -> None:
     from levit_tf.converters import ConversionError, convert_to_file
     from levit_tf.modeling_levit import (
@@ -55,7 +66,9 @@ def cmd_convert(args: argparse.Namespace) -> None:
         model = convert_to_file(
             args.source, args.output, model_class=classes.get(class_name),
             layout=None if args.layout == "auto" else args.layout, num_labels=args.num_labels,
-            ignore_mismatched_sizes=args.ignore_mismatched_sizes, progress=True)
+            ignore_mismatched_sizes=args.ignore_mismatched_sizes, progress=True,
+            bias_interpolation=args.bias_interpolation, source_image_size=args.source_image_size,
+            **({} if args.image_size is None else {"image_size": args.image_size}))
     except (ConversionError, FileNotFoundError) as err:
         raise UserError(str(err)) from None
     seconds = time.perf_counter() - start
@@ -100,7 +113,7 @@ def _load_images(paths: list[str], image_size: tuple[int, int]):
         files, _ = scan_image_files(paths, on_error="raise")
     except BadImageError as err:
         raise UserError(str(err)) from None
-    config = eval_config(image_size[0])
+    config = eval_config(image_size)
     images = []
     for scanned in files:
         data = scanned.inline or tf.io.read_file(scanned.path)
@@ -180,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="new number of labels (use with --ignore-mismatched-sizes)")
     convert.add_argument("--ignore-mismatched-sizes", action="store_true",
                          help="start weights whose shape differs (e.g. new heads) fresh")
+    convert.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW",
+                         help="input size to build for, e.g. 256 or 192x256 (height x width, "
+                              "multiples of 16); the attention-bias tables are resized from "
+                              "the checkpoint's size (default: the checkpoint's size)")
+    convert.add_argument("--bias-interpolation", choices=["bicubic", "bilinear"],
+                         default="bicubic", help="how --image-size resizes the bias tables")
+    convert.add_argument("--source-image-size", type=_image_size, default=None, metavar="N|HxW",
+                         help="size a checkpoint without config.json was trained at, when its "
+                              "bias tables fit several (non-square checkpoints)")
     convert.set_defaults(handler=cmd_convert)
 
     info = verbs.add_parser("info", help="describe a converted model or checkpoint",

@@ -36,9 +36,8 @@ class _Serving(tf.Module):
         config = model.config
         self.labels = tf.constant([config.id2label[i] for i in range(config.num_labels)])
         self.top_k = min(top_k, config.num_labels)
-        self.processor_config = eval_config(config.image_hw[0])
-        if config.image_hw[0] != config.image_hw[1]:
-            raise ValueError("serve_images needs a square model input (the eval crop is square)")
+        # the model's own size (non-square: see eval_config; the crop is H x W)
+        self.processor_config = eval_config(config.image_hw)
         height, width = config.image_hw
         pixel_spec = tf.TensorSpec((None, height, width, config.num_channels), tf.float32,
                                    name="pixel_values")

@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 CalibrationSource = str | os.PathLike | tf.data.Dataset | np.ndarray
 
 
-def _folder_dataset(root: Path, image_size: int) -> tf.data.Dataset:
+def _folder_dataset(root: Path, image_size: tuple[int, int]) -> tf.data.Dataset:
     from levit_tf.data import build_pipeline, decode_image, scan_image_files, scanned_bytes_dataset
 
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -33,7 +33,7 @@ def _folder_dataset(root: Path, image_size: int) -> tf.data.Dataset:
     return build_pipeline(source, decode_image, image_size=image_size, batch_size=None)
 
 
-def _tfds_dataset(spec: str, image_size: int) -> tf.data.Dataset:
+def _tfds_dataset(spec: str, image_size: tuple[int, int]) -> tf.data.Dataset:
     from levit_tf.data import tfds_dataset
 
     parts = spec.split(":")
@@ -48,9 +48,9 @@ def normalized_images(source: CalibrationSource, image_size: tuple[int, int]) ->
     elif isinstance(source, tf.data.Dataset):
         dataset = source
     elif str(source).startswith("tfds:"):
-        dataset = _tfds_dataset(str(source), image_size[0])
+        dataset = _tfds_dataset(str(source), tuple(image_size))
     elif Path(source).is_dir():
-        dataset = _folder_dataset(Path(source), image_size[0])
+        dataset = _folder_dataset(Path(source), tuple(image_size))
     else:
         raise ValueError(f"calibration data {source!r}: expected a folder of images, "
                          "'tfds:NAME[:SPLIT]', a tf.data.Dataset or a numpy array")

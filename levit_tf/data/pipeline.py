@@ -15,14 +15,20 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def eval_config(
-    image_size: int = 224, base: LevitProcessorConfig | None = None
+    image_size: int | tuple[int, int] = 224, base: LevitProcessorConfig | None = None
 ) -> LevitProcessorConfig:
-    """The LeViT eval transform for ``image_size``: shortest edge int(256/224 * size), crop size."""
+    """The LeViT eval transform for ``image_size``: shortest edge int(256/224 * size), crop size.
+
+    ``image_size`` (H, W) with H != W (a non-square model): the shortest edge goes to
+    int(256/224 * max(H, W)), so that the resized image covers the H x W centre crop at any
+    aspect ratio, with LeViT's 224/256 margin on the crop's longer side.
+    """
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     base = base or LevitProcessorConfig()
     return dataclasses.replace(
         base,
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
+        size={"shortest_edge": max(height, width)},
+        crop_size={"height": height, "width": width},
     )
 
 
@@ -43,12 +49,13 @@ def eval_transform(config: LevitProcessorConfig) -> Callable[[tf.Tensor], tf.Ten
 
 
 def train_transform(
-    image_size: int,
+    image_size: int | tuple[int, int],
     config: LevitProcessorConfig,
     augment: TrainAugment,
     seed: int | None,
 ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """(uint8 image, element seed) -> float32 (S, S, 3): random resized crop, flip, RandAugment."""
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     rand_aug = None
     if augment.rand_augment is not None:
         rand_aug = make_rand_augment(*augment.rand_augment, seed=seed)
@@ -57,7 +64,7 @@ def train_transform(
         image = to_rgb_uint8(image)
         image = random_resized_crop(
             image,
-            (image_size, image_size),
+            size,
             element_seed,
             augment.scale,
             augment.ratio,
@@ -70,7 +77,7 @@ def train_transform(
                 tf.clip_by_value(rand_aug(tf.cast(image, tf.float32)), 0, 255), tf.uint8
             )
         out = rescale_normalize(image, config)
-        return tf.ensure_shape(out, [image_size, image_size, 3])
+        return tf.ensure_shape(out, [*size, 3])
 
     return apply
 
@@ -79,7 +86,7 @@ def build_pipeline(
     source: tf.data.Dataset,
     decode: Callable[..., tf.Tensor] | None,
     *,
-    image_size: int = 224,
+    image_size: int | tuple[int, int] = 224,
     training: bool = False,
     batch_size: int | None = 32,
     seed: int | None = None,
@@ -96,7 +103,8 @@ def build_pipeline(
     Args:
         source: elements ``(raw, label)``; ``raw`` is whatever ``decode`` takes.
         decode: raw -> uint8 (H, W[, C]) image, or None if ``raw`` is already an image.
-        image_size: model input size S (eval: resize shortest edge to int(256/224*S), crop S).
+        image_size: model input size S or (H, W) (eval: resize shortest edge to
+            int(256/224*S), crop S; see ``eval_config`` for (H, W)).
         training: random resized crop + flip (+ RandAugment / MixUp per ``augment``)
             instead of the eval transform; shuffles when ``shuffle_buffer`` is set.
         batch_size: None for unbatched elements.

@@ -1,0 +1,159 @@
+"""Running a LeViT at another input resolution: resized attention-bias tables.
+
+Each attention layer learns one bias per head and absolute key-grid offset (|dy|, |dx|), a
+(heads, H*W) table for its (H, W) key grid (see ``attention_bias``). At a new input size the
+grids change, so every table is resampled as an (H, W) image per head to the new grid
+(``resize_bias_table``: PyTorch ``F.interpolate`` bicubic or bilinear math in numpy). Nothing
+else in LeViT depends on the resolution: the other weights are copied unchanged.
+
+- ``change_resolution(model, image_size)``: a Keras LeViT at another size.
+- ``load_pretrained(..., image_size=...)`` / ``levit-tf convert ... --image-size`` resize while
+  loading a PyTorch checkpoint (``levit_tf.converters``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from levit_tf.attention_bias import INTERPOLATION_MODES, resize_bias_table
+from levit_tf.configuration_levit import LevitConfig
+
+logger = logging.getLogger("levit_tf.resolution")
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX,]\s*(\d+)\s*)?$")
+
+
+def parse_image_size(text: str | int | Sequence[int]) -> int | tuple[int, int]:
+    """'256' -> 256, '192x256' -> (192, 256) (height x width); ints and pairs pass through
+    (square pairs become ints, as LevitConfig stores them).
+
+    Raises ValueError naming the value when it is not a positive multiple of 16.
+    """
+    if isinstance(text, str):
+        match = _SIZE.match(text)
+        if not match:
+            raise ValueError(f"image size {text!r}: expected N or HxW, e.g. 256 or 192x256")
+        height, width = int(match.group(1)), int(match.group(2) or match.group(1))
+        size: int | tuple[int, int] = height if height == width else (height, width)
+    elif isinstance(text, int):
+        size = text
+    else:
+        values = tuple(int(v) for v in text)
+        if len(values) != 2:
+            raise ValueError(f"image size {text!r}: expected an int or (height, width)")
+        size = values if values[0] != values[1] else values[0]
+    for side in (size,) if isinstance(size, int) else size:
+        if side <= 0 or side % 16:
+            raise ValueError(f"image size {text!r}: {side} is not a positive multiple of 16 "
+                             "(the stem's total stride)")
+    return size
+
+
+def image_hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """(height, width) of an int or (height, width) size."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
+
+
+def format_hw(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}x{hw[1]}"
+
+
+def check_mode(mode: str) -> str:
+    if mode not in INTERPOLATION_MODES:
+        raise ValueError(f"bias interpolation must be one of {INTERPOLATION_MODES}, got {mode!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class GridChange:
+    """What resizing from one config to another does to the bias tables."""
+
+    from_size: tuple[int, int]
+    to_size: tuple[int, int]
+    from_grids: tuple[tuple[int, int], ...]  # key grid of each stage (H, W)
+    to_grids: tuple[tuple[int, int], ...]
+    mode: str
+
+    @classmethod
+    def between(cls, source: LevitConfig, target: LevitConfig, mode: str) -> GridChange:
+        if source.num_stages != target.num_stages:
+            raise ValueError(f"configs have {source.num_stages} and {target.num_stages} stages")
+        return cls(source.image_hw, target.image_hw, tuple(source.stage_grids()),
+                   tuple(target.stage_grids()), check_mode(mode))
+
+    @property
+    def changes(self) -> bool:
+        return self.from_grids != self.to_grids
+
+    def message(self, tables: int) -> str:
+        """The one log line that a resize emits (``tables``: how many changed grid)."""
+        grids = ", ".join(f"{format_hw(a)}->{format_hw(b)}" for a, b in zip(
+            self.from_grids, self.to_grids, strict=True))
+        return (f"resized {tables} attention-bias tables from {format_hw(self.from_size)} to "
+                f"{format_hw(self.to_size)} input ({self.mode}; stage key grids {grids}); "
+                "fine-tune at the new size for best accuracy")
+
+
+# ----------------------------------------------------------------------------- Keras models
+
+
+def attention_layers(model: Any) -> list[Any]:
+    """Every attention layer of a LeViT model with a bias table, in model order."""
+    from levit_tf.layers import LevitResidual, _BiasedAttention
+
+    found = []
+    for stage in model.levit.stages:
+        for block in stage.blocks:
+            layer = block.module if isinstance(block, LevitResidual) else block
+            if isinstance(layer, _BiasedAttention):
+                found.append(layer)
+    return found
+
+
+def change_resolution(model: Any, image_size: int | Sequence[int],
+                      mode: str = "bicubic") -> Any:
+    """The same LeViT (class, weights, dtype policy) built for ``image_size`` (int or (H, W)).
+
+    Every attention-bias table (heads, H*W) is resized to its layer's new key grid with
+    ``resize_bias_table``; all other weights are copied unchanged. Returns ``model`` itself when
+    the grids do not change. Logs one warning listing the sizes.
+    """
+    from levit_tf.modeling_levit import LevitPreTrainedModel
+
+    if not isinstance(model, LevitPreTrainedModel):
+        raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
+    size = parse_image_size(image_size)
+    config = LevitConfig.from_dict(model.config.to_dict(), image_size=size)
+    change = GridChange.between(model.config, config, mode)
+    if not change.changes:
+        return model
+    resized = type(model)(config, dtype=model.dtype_policy, name=model.name)
+    sources = {id(layer.attention_biases): layer for layer in attention_layers(model)}
+    targets = {id(layer.attention_biases): layer for layer in attention_layers(resized)}
+    tables = 0
+    for old, new in zip(model.weights, resized.weights, strict=True):
+        if id(old) in sources and sources[id(old)].grid != targets[id(new)].grid:
+            value = resize_bias_table(np.asarray(old), sources[id(old)].grid,
+                                      targets[id(new)].grid, mode)
+            tables += 1
+        else:
+            value = np.asarray(old)
+        if tuple(value.shape) != tuple(new.shape):
+            raise ValueError(f"{old.path}: shape {value.shape} does not fit {new.path} "
+                             f"{tuple(new.shape)}")
+        new.assign(value)
+    logger.warning(change.message(tables))
+    return resized
+
+
+__all__ = ["GridChange", "attention_layers", "change_resolution", "image_hw",
+           "parse_image_size"]
