@@ -62,8 +62,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Runs the verb; bad input raises UserError (one message, exit code 1)."""
-    from levit_tf.converters import ConversionError
-    from levit_tf.training.finetune import FinetuneOptions, finetune
+    from levit_tf.training.options import FinetuneOptions
 
     options = FinetuneOptions(
         model=args.model, data=args.data, epochs=args.epochs, out=args.out,
@@ -74,7 +73,13 @@ def run(args: argparse.Namespace) -> None:
         freeze_backbone=args.freeze_backbone, mixed_bfloat16=args.mixed_bfloat16,
         augment=args.augment, val_fraction=args.val_fraction, strategy=args.strategy)
     try:
-        options.validate()
+        options.validate()  # before TensorFlow loads: bad flags fail fast
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    from levit_tf.converters import ConversionError
+    from levit_tf.training.finetune import finetune
+
+    try:
         result = finetune(options)
     except (ValueError, FileNotFoundError, ConversionError) as err:
         raise UserError(str(err)) from None

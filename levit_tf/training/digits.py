@@ -16,8 +16,8 @@ from levit_tf.data import array_dataset
 from levit_tf.training.splits import stratified_split
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
-#: Train-time shift of the upscaled digits: up to 1/8 of the side (one source pixel) each way.
-SHIFT_FRACTION = 0.125
+#: Train-time shift of the upscaled digits: up to 1/16 of the side (half a source pixel).
+SHIFT_FRACTION = 0.0625
 
 
 @dataclasses.dataclass(frozen=True)

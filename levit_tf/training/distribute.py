@@ -36,7 +36,7 @@ import math
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+from levit_tf.training.options import STRATEGIES
 
 
 def make_strategy(kind: str = "default", devices: list[str] | None = None

@@ -14,9 +14,11 @@ from typing import Any
 import keras
 from keras import ops
 
+from levit_tf.training.losses import SparseCrossEntropy
+from levit_tf.training.options import DISTILLATION_MODES
+
 LABELS_KEY = "labels"
 TEACHER_LABELS_KEY = "teacher_labels"
-DISTILLATION_MODES = ("none", "hard")
 
 
 def split_targets(y: Any) -> tuple[Any, Any | None]:
@@ -90,7 +92,7 @@ class Distillation:
         return ops.stop_gradient(ops.argmax(logits, axis=-1))
 
 
-_hard_ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="distillation_ce")
+_hard_ce = SparseCrossEntropy(name="distillation_ce")  # (importing it registers it for loading)
 
 
 def two_head_loss(base_loss: Any, distillation: Distillation, x: Any, labels: Any,
