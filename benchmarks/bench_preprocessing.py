@@ -1,41 +1,72 @@
 """Eval preprocessing throughput: levit_tf tf.data pipeline vs Hugging Face's PIL processor.
 
-Both sides start from the same JPEG files (the colour/gray photos of ``skimage.data``
-and scikit-learn's sample images, written to a temp dir) and include decoding:
+Both sides start from the same JPEG files and include reading + decoding:
 decode JPEG -> resize shortest edge 256 (bicubic) -> centre crop 224 -> rescale -> normalize.
 
-    python benchmarks/bench_preprocessing.py [--repeats 8] [--batch-size 32]
+Image sets (``--size-mix``):
+
+* ``photos``: the colour/gray photos of ``skimage.data`` and scikit-learn's sample
+  images (371x370 .. 1411x1411), written as JPEG (quality 90);
+* ``imagenet``: the same photos downsized (PIL LANCZOS) so the long side is 500, the
+  typical ImageNet validation size (500x375 / 375x500, ~400x350 on average);
+* ``both`` (default): one table per set.
+
+Timing: ``--rounds`` interleaved rounds (PIL pass, then tf.data pass, each over the
+set ``--repeats`` times); the table shows the median images/s over rounds and the load
+average (``os.getloadavg``) around the measurement, since other processes share the CPU.
+
+    python benchmarks/bench_preprocessing.py [--repeats 4] [--rounds 3] [--size-mix both]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import PIL.Image
-from tqdm import tqdm
+
+PHOTO_NAMES = ["astronaut", "chelsea", "coffee", "rocket", "cat", "colorwheel",
+               "immunohistochemistry", "hubble_deep_field", "retina", "camera", "coins",
+               "moon", "page", "text", "clock"]  # fmt: skip
+
+
+def load_photos() -> list[np.ndarray]:
+    """The skimage / sklearn photos as uint8 arrays (H, W) or (H, W, 3)."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    images = [getattr(data, n)() for n in PHOTO_NAMES] + [data.stereo_motorcycle()[0]]
+    return images + list(load_sample_images().images)
+
+
+def downsize(image: np.ndarray, long_side: int = 500) -> np.ndarray:
+    """Resizes so the long side is ``long_side`` (aspect kept), like ImageNet's JPEGs."""
+    pil = PIL.Image.fromarray(image)
+    scale = long_side / max(pil.size)
+    size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
+    return np.asarray(pil.resize(size, PIL.Image.Resampling.LANCZOS))
+
+
+def write_jpegs(images: list[np.ndarray], directory: Path, prefix: str) -> list[str]:
+    """Writes images as JPEG (quality 90); returns their paths."""
+    paths = []
+    for i, image in enumerate(images):
+        path = directory / f"{prefix}_{i:02d}.jpg"
+        PIL.Image.fromarray(image).save(path, quality=90)
+        paths.append(str(path))
+    return paths
 
 
 def write_photos(directory: Path) -> list[str]:
     """Writes the skimage / sklearn photos as JPEG files; returns their paths."""
-    from skimage import data
-    from sklearn.datasets import load_sample_images
-
-    names = ["astronaut", "chelsea", "coffee", "rocket", "cat", "colorwheel",
-             "immunohistochemistry", "hubble_deep_field", "retina", "camera", "coins",
-             "moon", "page", "text", "clock"]  # fmt: skip
-    images = [getattr(data, n)() for n in names] + [data.stereo_motorcycle()[0]]
-    images += list(load_sample_images().images)
-    paths = []
-    for i, image in enumerate(images):
-        path = directory / f"photo_{i:02d}.jpg"
-        PIL.Image.fromarray(image).save(path, quality=90)
-        paths.append(str(path))
-    return paths
+    return write_jpegs(load_photos(), directory, "photo")
 
 
 def hf_pil_processor():
@@ -49,20 +80,28 @@ def hf_pil_processor():
     return LevitImageProcessorPil()
 
 
-def bench_pil(paths: list[str], repeats: int, batch_size: int) -> float:
+def pil_runner(paths: list[str], repeats: int, batch_size: int) -> Callable[[], float]:
+    """One timed pass of HF's processor exactly as HF users run it: PIL open + convert
+    (decode) and ``processor(images)`` per batch, single-threaded. Returns images/s."""
     processor = hf_pil_processor()
     files = paths * repeats
-    start = time.perf_counter()
-    for i in tqdm(range(0, len(files), batch_size), desc="HF PIL processor", unit="batch"):
-        images = []
-        for path in files[i : i + batch_size]:
-            with PIL.Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        processor(images, return_tensors="np")
-    return len(files) / (time.perf_counter() - start)
+
+    def run() -> float:
+        start = time.perf_counter()
+        for i in range(0, len(files), batch_size):
+            images = []
+            for path in files[i : i + batch_size]:
+                with PIL.Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+            processor(images, return_tensors="np")
+        return len(files) / (time.perf_counter() - start)
+
+    return run
 
 
-def bench_tf(paths: list[str], repeats: int, batch_size: int) -> float:
+def tf_runner(paths: list[str], repeats: int, batch_size: int) -> Callable[[], float]:
+    """One timed pass of the levit_tf eval pipeline: read_file -> decode_image (JPEG with
+    the accurate integer DCT) -> PIL-exact resize/crop/normalize, tf.data AUTOTUNE map."""
     import tensorflow as tf
 
     from levit_tf.data import decode_image
@@ -79,34 +118,73 @@ def bench_tf(paths: list[str], repeats: int, batch_size: int) -> float:
     for _ in ds.take(1):  # trace / warm up outside the timing
         pass
     n = len(paths) * repeats
-    start = time.perf_counter()
-    for _ in tqdm(ds, desc="levit_tf tf.data", unit="batch", total=-(-n // batch_size)):
-        pass
-    return n / (time.perf_counter() - start)
+
+    def run() -> float:
+        start = time.perf_counter()
+        for _ in ds:
+            pass
+        return n / (time.perf_counter() - start)
+
+    return run
+
+
+def measure(paths: list[str], args: argparse.Namespace) -> dict[str, list[float]]:
+    """Interleaved rounds of both pipelines; images/s per round."""
+    runners = {
+        "HF LevitImageProcessorPil (PIL decode)": pil_runner(paths, args.repeats, args.batch_size),
+        "levit_tf tf.data (decode_jpeg + exact)": tf_runner(paths, args.repeats, args.batch_size),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            rates[name].append(run())
+    return rates
+
+
+def print_table(title: str, paths: list[str], rates: dict[str, list[float]], load) -> None:
+    import tensorflow as tf
+
+    sizes = [PIL.Image.open(p).size for p in paths]
+    mean_wh = np.mean(sizes, axis=0)
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or "auto"
+    inter = tf.config.threading.get_inter_op_parallelism_threads() or "auto"
+    threads = {
+        0: "1 (Python, single process)",
+        1: f"tf.data AUTOTUNE map; TF intra {intra}, inter {inter}",
+    }
+    print(f"\n== {title}: {len(paths)} JPEGs, {min(sizes)} .. {max(sizes)} WxH, "
+          f"mean {mean_wh[0]:.0f}x{mean_wh[1]:.0f}")  # fmt: skip
+    print(f"CPU cores: {os.cpu_count()}; load average (1 min) before {load[0]:.2f}, "
+          f"after {load[1]:.2f}")  # fmt: skip
+    print(f"{'pipeline':40s} {'img/s (median)':>14s} {'min..max':>13s} {'vs PIL':>7s}  threads")
+    base = statistics.median(next(iter(rates.values())))
+    for i, (name, values) in enumerate(rates.items()):
+        med = statistics.median(values)
+        spread = f"{min(values):.0f}..{max(values):.0f}"
+        print(f"{name:40s} {med:14.1f} {spread:>13s} {med / base:6.2f}x  {threads[i]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=8, help="passes over the photo set")
+    parser.add_argument("--repeats", type=int, default=4, help="passes over the set per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--size-mix", choices=["photos", "imagenet", "both"], default="both")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_photos(Path(tmp))
-        sizes = [PIL.Image.open(p).size for p in paths]
-        tf_rate = bench_tf(paths, args.repeats, args.batch_size)
-        pil_rate = bench_pil(paths, args.repeats, args.batch_size)
-    print(f"\n{len(paths)} JPEG photos ({min(sizes)} .. {max(sizes)} WxH), x{args.repeats} passes")
-    print(f"CPU cores: {os.cpu_count()}; TF intra-op threads: "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, inter-op: "
-          f"{tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}; "
-          f"tf.data map: AUTOTUNE; PIL: 1 thread")  # fmt: skip
-    print(f"{'pipeline':42s} {'images/s':>10s} {'speed-up':>9s}")
-    print(f"{'HF LevitImageProcessorPil (PIL decode)':42s} {pil_rate:10.1f} {1.0:9.2f}x")
-    label = "levit_tf tf.data (decode_jpeg + PIL-exact)"
-    print(f"{label:42s} {tf_rate:10.1f} {tf_rate / pil_rate:9.2f}x")
+        photos = load_photos()
+        sets = {}
+        if args.size_mix in ("photos", "both"):
+            sets["photos"] = write_jpegs(photos, Path(tmp), "photo")
+        if args.size_mix in ("imagenet", "both"):
+            small = [downsize(p) for p in photos]
+            sets["imagenet-sized (long side 500)"] = write_jpegs(small, Path(tmp), "small")
+        for title, paths in sets.items():
+            before = os.getloadavg()[0]
+            rates = measure(paths, args)
+            print_table(title, paths, rates, (before, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":

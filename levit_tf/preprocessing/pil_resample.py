@@ -63,16 +63,61 @@ def check_resample(resample: int) -> int:
 
 
 def _ordered_row_sum(w: tf.Tensor) -> tf.Tensor:
-    """Sums ``w`` (n, k) over k strictly left to right, like Pillow's ``ww += w``."""
-    k = tf.shape(w)[1]
+    """Sums float64 ``w`` (n, k) over k strictly left to right, like Pillow's ``ww += w``.
 
-    def body(j: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return j + 1, acc + w[:, j]
+    ``tf.cumsum`` (Eigen's scan) accumulates each row sequentially in index order, so
+    its last column is bit-identical to the C loop (one op instead of a while loop).
+    """
+    return tf.cumsum(w, axis=1)[:, -1]
 
-    _, total = tf.while_loop(
-        lambda j, _: j < k, body, (tf.constant(0), tf.zeros_like(w[:, 0])), parallel_iterations=1
-    )
-    return total
+
+def _axis_params(in_size: tf.Tensor, out_size: tf.Tensor, resample: int):
+    """Per-axis scalars (any shape, elementwise): scale, support, 1 / filterscale, ksize."""
+    base_support = _FILTERS[check_resample(resample)][1]
+    in_f = tf.cast(in_size, tf.float64)
+    out_f = tf.cast(out_size, tf.float64)
+    # divide_no_nan: a true division that grappler cannot turn into x * (1 / const).
+    scale = tf.math.divide_no_nan(in_f, out_f)
+    filterscale = tf.maximum(scale, 1.0)
+    support = base_support * filterscale
+    ksize = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
+    return scale, support, 1.0 / filterscale, ksize
+
+
+def _coefficients(
+    in_size: tf.Tensor,
+    out_size: tf.Tensor,
+    positions: tf.Tensor,
+    ksize: tf.Tensor,
+    resample: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Fixed-point taps of output pixels ``positions`` (n,); sizes are scalars or (n,).
+
+    Returns ``starts`` (n,) int32 (non-decreasing in ``positions``) and ``weights``
+    (n, ksize) int32; ``ksize`` may exceed the axis' own filter length (the extra taps
+    are 0), so both axes of an image can be computed in one batch.
+    """
+    filt = _FILTERS[check_resample(resample)][0]
+    scale, support, inv, _ = _axis_params(in_size, out_size, resample)
+    in_i = tf.cast(in_size, tf.int32)
+    out_i = tf.cast(out_size, tf.int32)
+    valid = (positions >= 0) & (positions < out_i)
+    pos = tf.clip_by_value(positions, 0, out_i - 1)
+    center = (tf.cast(pos, tf.float64) + 0.5) * scale
+    # C casts truncate toward zero; negatives are clamped to 0 right after.
+    xmin = tf.maximum(tf.cast(center - support + 0.5, tf.int32), 0)
+    xmax = tf.minimum(tf.cast(center + support + 0.5, tf.int32), in_i) - xmin
+
+    taps = tf.range(ksize)[tf.newaxis, :]
+    src = tf.cast(taps + xmin[:, tf.newaxis], tf.float64)
+    col = lambda t: t[:, tf.newaxis] if t.shape.rank == 1 else t  # noqa: E731
+    w = filt(((src - center[:, tf.newaxis]) + 0.5) * col(inv))
+    w = tf.where(taps < xmax[:, tf.newaxis], w, 0.0)
+    ww = _ordered_row_sum(w)[:, tf.newaxis]
+    w = tf.where(ww != 0.0, tf.math.divide_no_nan(w, ww), w)
+    scaled = w * float(1 << PRECISION_BITS)
+    fixed = tf.cast(tf.where(w < 0.0, scaled - 0.5, scaled + 0.5), tf.int32)
+    return xmin, tf.where(valid[:, tf.newaxis], fixed, 0)
 
 
 def resample_coefficients(
@@ -91,95 +136,131 @@ def resample_coefficients(
         ``starts`` (n,) int32 first input index of each output pixel and
         ``weights`` (n, ksize) int32 coefficients scaled by ``2**22``.
     """
-    filt, base_support = _FILTERS[check_resample(resample)]
-    in_i = tf.cast(in_size, tf.int32)
-    in_f = tf.cast(in_size, tf.float64)
-    out_f = tf.cast(out_size, tf.float64)
-    # divide_no_nan: a true division that grappler cannot turn into x * (1 / const).
-    scale = tf.math.divide_no_nan(in_f, out_f)
-    filterscale = tf.maximum(scale, 1.0)
-    support = base_support * filterscale
-    ksize = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
-    inv = 1.0 / filterscale
-
-    valid = (positions >= 0) & (positions < tf.cast(out_size, tf.int32))
-    pos = tf.clip_by_value(positions, 0, tf.cast(out_size, tf.int32) - 1)
-    center = (tf.cast(pos, tf.float64) + 0.5) * scale
-    # C casts truncate toward zero; negatives are clamped to 0 right after.
-    xmin = tf.maximum(tf.cast(center - support + 0.5, tf.int32), 0)
-    xmax = tf.minimum(tf.cast(center + support + 0.5, tf.int32), in_i) - xmin
-
-    taps = tf.range(ksize)[tf.newaxis, :]
-    used = taps < xmax[:, tf.newaxis]
-    src = tf.cast(taps + xmin[:, tf.newaxis], tf.float64)
-    w = filt(((src - center[:, tf.newaxis]) + 0.5) * inv)
-    w = tf.where(used, w, tf.zeros_like(w))
-    ww = _ordered_row_sum(w)[:, tf.newaxis]
-    w = tf.where(ww != 0.0, tf.math.divide_no_nan(w, ww), w)
-    scaled = w * float(1 << PRECISION_BITS)
-    fixed = tf.cast(tf.where(w < 0.0, scaled - 0.5, scaled + 0.5), tf.int32)
-    fixed = tf.where(valid[:, tf.newaxis], fixed, tf.zeros_like(fixed))
-    return xmin, fixed
+    ksize = _axis_params(in_size, out_size, resample)[3]
+    return _coefficients(in_size, out_size, positions, ksize, resample)
 
 
-#: Longest filter the exact split-float32 matmul handles (see ``_exact_matmul``).
-MAX_TAPS = 258
-#: Output pixels per block of the banded matmul.
-BLOCK = 8
+def _window_plan(starts: tf.Tensor, weights: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Layout of the windowed band matmul for one pass (shapes for n outputs, K taps).
 
-
-def _exact_matmul(m: tf.Tensor, x: tf.Tensor, taps: tf.Tensor) -> tf.Tensor:
-    """Exact int32 ``m @ x`` for int32 coefficients ``m`` and integer-valued float32 ``x``.
-
-    For filters of at most ``MAX_TAPS`` non-zero taps per row of ``m``, the coefficients
-    are split as ``hi * 256 + lo`` with ``lo`` in [0, 256): every partial sum of
-    ``pixel * lo`` (<= 255 * 255 * MAX_TAPS) and of ``pixel * hi`` (< 255 * 1.3 * 2**14)
-    is an integer below 2**24, so two float32 matmuls are exact in any summation order.
-    Longer filters use one float64 matmul (exact below 2**53).
+    The input axis is cut into tiles of ``S = K`` rows; output pixel ``i`` belongs to
+    window ``t = starts[i] // S``, which covers tiles ``t`` and ``t + 1``, so all its taps
+    lie in it. ``slot`` numbers the outputs of a window (starts are non-decreasing).
     """
-
-    def split_f32() -> tf.Tensor:
-        hi = tf.math.floordiv(m, 256)
-        lo = m - hi * 256
-        a = tf.matmul(tf.cast(hi, tf.float32), x)
-        b = tf.matmul(tf.cast(lo, tf.float32), x)
-        return tf.cast(a, tf.int32) * 256 + tf.cast(b, tf.int32)
-
-    def direct_f64() -> tf.Tensor:
-        return tf.cast(tf.matmul(tf.cast(m, tf.float64), tf.cast(x, tf.float64)), tf.int32)
-
-    return tf.cond(taps <= MAX_TAPS, split_f32, direct_f64)
-
-
-def _banded_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """One Pillow pass along axis 0: float32 (in_size, M) -> float32 (n, M) in [0, 255].
-
-    Output pixels are processed in blocks of ``BLOCK``; each block reads one contiguous
-    span of input rows (a fast row gather), so the work is a batched matmul over the
-    band instead of a dense one. Values are rounded and clipped like Pillow's uint8
-    intermediate.
-    """
-    in_size = tf.shape(x)[0]
     n = tf.shape(weights)[0]
     k = tf.shape(weights)[1]
-    nb = (n + BLOCK - 1) // BLOCK
-    pad = nb * BLOCK - n
-    starts = tf.concat([starts, tf.fill([pad], starts[-1])], 0)
-    weights = tf.pad(weights, [[0, pad], [0, 0]])
-    block_starts = tf.reshape(starts, [nb, BLOCK])
-    span0 = block_starts[:, 0]
-    span = tf.reduce_max(block_starts[:, -1] - span0) + k
-    # Per-block coefficient matrices (nb, BLOCK, span).
-    cols = (block_starts - span0[:, tf.newaxis])[:, :, tf.newaxis] + tf.range(k)
-    blocks = tf.broadcast_to(tf.range(nb)[:, tf.newaxis, tf.newaxis], tf.shape(cols))
-    rows = tf.broadcast_to(tf.range(BLOCK)[tf.newaxis, :, tf.newaxis], tf.shape(cols))
-    index = tf.stack([tf.reshape(t, [-1]) for t in (blocks, rows, cols)], axis=1)
-    mats = tf.scatter_nd(index, tf.reshape(weights, [-1]), tf.stack([nb, BLOCK, span]))
-    # Input spans (nb, span, M); rows past the image end have zero weight.
-    idx = tf.minimum(span0[:, tf.newaxis] + tf.range(span), in_size - 1)
-    acc = _exact_matmul(mats, tf.gather(x, idx), k) + (1 << (PRECISION_BITS - 1))
-    out = tf.clip_by_value(tf.bitwise.right_shift(acc, PRECISION_BITS), 0, 255)
-    return tf.cast(tf.reshape(out, tf.stack([nb * BLOCK, -1]))[:n], tf.float32)
+    rel = starts - starts[0]
+    tile = rel // k
+    slot = tf.range(n) - tf.searchsorted(tile, tile, side="left")
+    return {"k": k, "tile": tile, "off": rel - tile * k, "slot": slot,
+            "tiles": tile[-1] + 2, "per": tf.reduce_max(slot) + 1}  # fmt: skip
+
+
+#: Longest filter the split-float32 matmul is exact for (``255 * 255 * K < 2**24``).
+MAX_TAPS = 258
+
+
+def _band_matrices(plan: dict[str, tf.Tensor], parts: list[tf.Tensor], dtype) -> tf.Tensor:
+    """(tiles, 2 * P * per, K) band matrices for ``P = len(parts)`` weight parts (n, K).
+
+    Tile ``t`` holds, for each part, the taps of window ``t`` in its first tile (rows
+    ``[p * per, (p + 1) * per)``) and then those of window ``t - 1`` in its second tile
+    (rows ``[(P + p) * per, ...)``); ``slot`` picks the row within a block.
+    """
+    k, per = plan["k"], plan["per"]
+    col = plan["off"][:, tf.newaxis] + tf.range(k)  # (n, K) in [0, 2K - 1)
+    second = col // k
+    tile = plan["tile"][:, tf.newaxis] + second
+    row = plan["slot"][:, tf.newaxis] + len(parts) * per * second
+    col = col - k * second
+    index = tf.concat([tf.stack([tile, row + p * per, col], axis=-1) for p in range(len(parts))], 0)
+    values = tf.cast(tf.concat(parts, 0), dtype)
+    shape = tf.stack([plan["tiles"], 2 * len(parts) * per, k])
+    return tf.scatter_nd(index, values, shape)
+
+
+def _band_sums(plan, parts: list[tf.Tensor], x: tf.Tensor, dtype) -> tf.Tensor:
+    """(P, n, M) sums ``sum_k part[i, k] * x[start_i + k]`` for each weight part.
+
+    ``x`` (tiles * K, M) is cut into tiles without copying; one batched matmul gives
+    every window's partial sums and a gather adds its two tiles' halves (exact: the
+    halves are integers and so is their sum, below 2**24 / 2**53).
+    """
+    k, per, nparts = plan["k"], plan["per"], len(parts)
+    m = tf.shape(x)[1]
+    tiles = tf.reshape(tf.cast(x, dtype), tf.stack([plan["tiles"], k, m]))
+    q = tf.matmul(_band_matrices(plan, parts, dtype), tiles)
+    q = tf.reshape(q, tf.stack([-1, m]))
+    first = plan["tile"] * (2 * nparts * per) + plan["slot"]
+    second = first + 2 * nparts * per + nparts * per
+    index = tf.stack([tf.stack([first + p * per, second + p * per]) for p in range(nparts)])
+    sums = tf.gather(q, index)  # (P, 2, n, M): the two tiles' halves
+    sums.set_shape([nparts, 2, plan["slot"].shape[0], x.shape[1]])
+    return sums
+
+
+def _split_levels(sums: tf.Tensor) -> tf.Tensor:
+    """(2, 2, n, M) float32 halves of ``a = sum p * hi`` and ``b = sum p * lo`` -> levels.
+
+    Pillow's ``clip((256 a + b + 2**21) >> 22, 0, 255)`` computed exactly in float32 as
+    ``floor((a + floor(b / 256) + 2**13) / 2**14)`` (all values are integers < 2**24).
+    """
+    a, b = tf.unstack(tf.reduce_sum(sums, axis=1))
+    acc = a + tf.floor(b * (1.0 / 256.0)) + float(1 << 13)
+    return _clip_levels(tf.floor(acc * (1.0 / (1 << 14))))
+
+
+_XLA: dict = {}
+
+
+def fused(fn, *args: tf.Tensor) -> tf.Tensor:
+    """``fn(*args)``, compiled with XLA into one fused kernel when all shapes are static.
+
+    Used for element-wise tails (exact operations only: adds, floors, power-of-two
+    scalings, clipping, table gathers), which TF would otherwise run as one pass over
+    memory per op. With dynamic shapes XLA would recompile per shape, so ``fn`` then
+    runs as ordinary ops.
+    """
+    if not all(a.shape.is_fully_defined() for a in args):
+        return fn(*args)
+    if fn not in _XLA:
+        _XLA[fn] = tf.function(fn, jit_compile=True, reduce_retracing=False)
+    return _XLA[fn](*args)
+
+
+def _clip_levels(x: tf.Tensor) -> tf.Tensor:
+    """Clips to [0, 255] with one op (``tf.clip_by_value`` emits two)."""
+    return tf.raw_ops.ClipByValue(
+        t=x, clip_value_min=tf.constant(0, x.dtype), clip_value_max=tf.constant(255, x.dtype)
+    )
+
+
+def _window_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """One exact Pillow pass along axis 0: (L, M) pixels -> float32 (n, M) in [0, 255].
+
+    ``x`` (uint8 or integer-valued float32) holds the input rows from ``starts[0]`` on;
+    ``starts`` (n,) and ``weights`` (n, K) come from :func:`_coefficients`.
+
+    Up to ``MAX_TAPS`` taps, each weight is split as ``hi * 256 + lo``; the float32 band
+    matmuls then only see integer partial sums below ``2**24`` and are exact in any
+    summation order, and Pillow's ``clip((acc + 2**21) >> 22)`` is evaluated as
+    ``floor((a + floor(b / 256) + 2**13) / 2**14)`` with ``a = sum p * hi`` and
+    ``b = sum p * lo`` (an exact identity). Longer filters use float64 (exact below 2**53).
+    """
+    plan = _window_plan(starts, weights)
+    rows = plan["tiles"] * plan["k"] - tf.shape(x)[0]
+    x = tf.pad(x, tf.stack([tf.stack([0, rows]), [0, 0]]))
+
+    def split_f32() -> tf.Tensor:
+        hi = tf.math.floordiv(weights, 256)
+        sums = _band_sums(plan, [hi, weights - 256 * hi], x, tf.float32)
+        return fused(_split_levels, sums)
+
+    def direct_f64() -> tf.Tensor:
+        acc = tf.reduce_sum(_band_sums(plan, [weights], x, tf.float64)[0], 0) + float(1 << 21)
+        return tf.cast(_clip_levels(tf.floor(acc * (1.0 / (1 << PRECISION_BITS)))), tf.float32)
+
+    return tf.cond(plan["k"] <= MAX_TAPS, split_f32, direct_f64)
 
 
 def _pillow_vertical_first_rule() -> bool:
@@ -226,6 +307,26 @@ def pil_resize_crop(
     Returns:
         (crop_h, crop_w, C) uint8 tensor.
     """
+    return tf.cast(resize_crop_levels(image, resized_hw, crop_hw, resample, pillow13_pass_order),
+                   tf.uint8)  # fmt: skip
+
+
+def resize_crop_levels(
+    image: tf.Tensor,
+    resized_hw: tuple[tf.Tensor, tf.Tensor],
+    crop_hw: tuple[int | tf.Tensor, int | tf.Tensor] | None = None,
+    resample: int = BICUBIC,
+    pillow13_pass_order: bool | None = None,
+) -> tf.Tensor:
+    """:func:`pil_resize_crop` as float32 (crop_h, crop_w, C) holding the levels 0..255."""
+    image = _check_image(image)
+    if pillow13_pass_order is None:
+        pillow13_pass_order = _pillow_vertical_first_rule()
+    return _resize_crop_float(image, resized_hw, crop_hw, resample, pillow13_pass_order)
+
+
+def _check_image(image: tf.Tensor) -> tf.Tensor:
+    """Static dtype / rank checks of a (H, W, C) uint8 (or int32) image."""
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.int32):
         raise TypeError(
@@ -233,8 +334,42 @@ def pil_resize_crop(
         )
     if image.shape.rank is not None and image.shape.rank != 3:
         raise ValueError(f"pil_resize_crop expects an (H, W, C) image, got shape {image.shape}")
-    if pillow13_pass_order is None:
-        pillow13_pass_order = _pillow_vertical_first_rule()
+    return image
+
+
+def _crop_taps(in_hw, out_hw, crop_hw, resample: int, static_crop: list[int] | None):
+    """Taps of the output rows and columns inside the centre crop, computed in one batch.
+
+    Returns ``((y0, wy), (x0, wx))``: starts (crop_h,) / (crop_w,) and weights
+    (crop_h, K) / (crop_w, K) with a common K (the larger of the two filter lengths).
+    """
+    (in_h, in_w), (out_h, out_w), (crop_h, crop_w) = in_hw, out_hw, crop_hw
+    rows = tf.range(crop_h) + tf.math.floordiv(out_h - crop_h, 2)
+    cols = tf.range(crop_w) + tf.math.floordiv(out_w - crop_w, 2)
+    sizes_in = tf.stack([in_h, in_w])
+    sizes_out = tf.stack([out_h, out_w])
+    ksize = tf.reduce_max(_axis_params(sizes_in, sizes_out, resample)[3])
+    axis = tf.concat([tf.zeros_like(rows), tf.ones_like(cols)], 0)
+    starts, weights = _coefficients(
+        tf.gather(sizes_in, axis),
+        tf.gather(sizes_out, axis),
+        tf.concat([rows, cols], 0),
+        ksize,
+        resample,
+    )
+    sizes = static_crop or tf.stack([crop_h, crop_w])
+    y0, x0 = tf.split(starts, sizes)
+    wy, wx = tf.split(weights, sizes)
+    return (y0, wy), (x0, wx)
+
+
+def _read_range(starts: tf.Tensor, weights: tf.Tensor, size: tf.Tensor):
+    """[first, last) input indices read by a pass (starts are non-decreasing)."""
+    return starts[0], tf.minimum(starts[-1] + tf.shape(weights)[1], size)
+
+
+def _resize_crop_float(image, resized_hw, crop_hw, resample: int, pillow13: bool) -> tf.Tensor:
+    """``pil_resize_crop`` as float32 (crop_h, crop_w, C) with integer values 0..255."""
     out_h = tf.cast(resized_hw[0], tf.int32)
     out_w = tf.cast(resized_hw[1], tf.int32)
     checks = [
@@ -243,48 +378,44 @@ def pil_resize_crop(
         tf.debugging.assert_positive(tf.size(image), message="image must not be empty"),
     ]
     with tf.control_dependencies(checks):
-        in_h = tf.shape(image)[0]
-        in_w = tf.shape(image)[1]
+        shape = tf.shape(image)
+    in_h, in_w, channels = shape[0], shape[1], shape[2]
     crop_h, crop_w = (out_h, out_w) if crop_hw is None else crop_hw
     crop_h = tf.cast(crop_h, tf.int32)
     crop_w = tf.cast(crop_w, tf.int32)
-
-    rows = tf.range(crop_h) + tf.math.floordiv(out_h - crop_h, 2)
-    cols = tf.range(crop_w) + tf.math.floordiv(out_w - crop_w, 2)
-    y0, wy = resample_coefficients(in_h, out_h, rows, resample)
-    x0, wx = resample_coefficients(in_w, out_w, cols, resample)
-    # Vertical-first == horizontal-first on the transposed image. Work on
-    # X = (B, A', C) where the first pass runs along B (axis 0) and the second along A;
-    # A' = the source rows/columns the second pass reads.
-    vfirst = _vertical_first((in_h, in_w), (out_h, out_w), pillow13_pass_order)
-
-    def read_range(starts: tf.Tensor, weights: tf.Tensor, size: tf.Tensor):
-        first = tf.reduce_min(starts)
-        return first, tf.minimum(tf.reduce_max(starts) + tf.shape(weights)[1], size)
-
-    y_first, y_last = read_range(y0, wy, in_h)
-    x_first, x_last = read_range(x0, wx, in_w)
-    x, a0, wa, b0, wb = tf.cond(
-        vfirst,
-        lambda: (tf.cast(image[:, x_first:x_last], tf.float32), x0 - x_first, wx, y0, wy),
-        lambda: (
-            tf.transpose(tf.cast(image[y_first:y_last], tf.float32), [1, 0, 2]),
-            y0 - y_first,
-            wy,
-            x0,
-            wx,
-        ),
+    static = [v if isinstance(v, int) else None for v in (crop_hw or (None, None))]
+    static_crop = static if None not in static else None
+    (y0, wy), (x0, wx) = _crop_taps(
+        (in_h, in_w), (out_h, out_w), (crop_h, crop_w), resample, static_crop
     )
-    span_a = tf.shape(x)[1]
-    channels = tf.shape(x)[2]
-    tmp = _banded_pass(tf.reshape(x, tf.stack([tf.shape(x)[0], -1])), b0, wb)
-    tmp = tf.transpose(tf.reshape(tmp, tf.stack([-1, span_a, channels])), [1, 0, 2])
-    out = _banded_pass(tf.reshape(tmp, tf.stack([span_a, -1])), a0, wa)
-    out = tf.reshape(out, tf.stack([tf.size(a0), tf.size(b0), channels]))  # (nA, nB, C)
-    out = tf.cond(vfirst, lambda: tf.transpose(out, [1, 0, 2]), lambda: out)
-    if crop_hw is not None and all(isinstance(v, int) for v in crop_hw):
-        out = tf.ensure_shape(out, [crop_hw[0], crop_hw[1], image.shape[-1]])
-    return tf.cast(out, tf.uint8)
+    # Row length of the second pass' input: crop size * C, static when both are.
+    c_static = image.shape[-1]
+    row_w = -1 if static[1] is None or c_static is None else static[1] * c_static
+    row_h = -1 if static[0] is None or c_static is None else static[0] * c_static
+    y_first, y_last = _read_range(y0, wy, in_h)
+    x_first, x_last = _read_range(x0, wx, in_w)
+    # Whichever pass runs first, only these input rows / columns are ever read.
+    image = image[y_first:y_last, x_first:x_last]
+    span_h, span_w = y_last - y_first, x_last - x_first
+    ty = (y0 - y_first, wy)
+    tx = (x0 - x_first, wx)
+
+    def vertical_first() -> tf.Tensor:
+        tmp = _window_pass(tf.reshape(image, tf.stack([span_h, -1])), *ty)
+        tmp = tf.transpose(tf.reshape(tmp, tf.stack([crop_h, span_w, channels])), [1, 0, 2])
+        out = _window_pass(tf.reshape(tmp, tf.stack([span_w, row_h])), *tx)
+        return tf.transpose(tf.reshape(out, tf.stack([crop_w, crop_h, channels])), [1, 0, 2])
+
+    def horizontal_first() -> tf.Tensor:
+        tmp = tf.reshape(tf.transpose(image, [1, 0, 2]), tf.stack([span_w, -1]))
+        tmp = tf.reshape(_window_pass(tmp, *tx), tf.stack([crop_w, span_h, channels]))
+        tmp = tf.reshape(tf.transpose(tmp, [1, 0, 2]), tf.stack([span_h, row_w]))
+        return tf.reshape(_window_pass(tmp, *ty), tf.stack([crop_h, crop_w, channels]))
+
+    vfirst = _vertical_first((in_h, in_w), (out_h, out_w), pillow13)
+    out = tf.cond(vfirst, vertical_first, horizontal_first)
+    out.set_shape([*static, image.shape[-1]])
+    return out
 
 
 def pil_resize(image: tf.Tensor, size_hw: tuple[tf.Tensor, tf.Tensor], resample: int = BICUBIC):

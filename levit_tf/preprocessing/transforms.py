@@ -9,10 +9,11 @@ Usable inside ``tf.function``, ``tf.data.Dataset.map`` and SavedModel signatures
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from levit_tf.preprocessing.config import LevitProcessorConfig
-from levit_tf.preprocessing.pil_resample import pil_resize_crop
+from levit_tf.preprocessing.pil_resample import fused, resize_crop_levels
 from levit_tf.preprocessing.sizing import resize_output_size_tf
 
 # Source channel for each RGB output channel, indexed by (input channels - 1):
@@ -69,8 +70,26 @@ def center_crop(image: tf.Tensor, crop_h: int, crop_w: int) -> tf.Tensor:
     return tf.where(mask[:, :, tf.newaxis], out, tf.zeros_like(out))
 
 
-def rescale_normalize(pixels: tf.Tensor, config: LevitProcessorConfig) -> tf.Tensor:
-    """uint8 (..., 3) -> float32 as HF computes it (rescale in float64, normalize in float32)."""
+def normalize_table(config: LevitProcessorConfig) -> np.ndarray:
+    """(256, 3) float32: the rescaled + normalized value of every uint8 level per channel.
+
+    Computed with numpy's IEEE arithmetic in HF's order and precision
+    (``float32(float64(x) * rescale_factor)``, then ``(x - mean) / std`` in float32), so a
+    lookup equals the arithmetic bit for bit.
+    """
+    levels = np.arange(256, dtype=np.float64)[:, np.newaxis] * np.ones(3)
+    if config.do_rescale:
+        x = (levels * config.rescale_factor).astype(np.float32)
+    else:
+        x = levels.astype(np.float32)
+    if config.do_normalize:
+        mean = np.asarray(config.image_mean, np.float32)
+        x = (x - mean) / np.asarray(config.image_std, np.float32)
+    return x.astype(np.float32)
+
+
+def _rescale_normalize_arith(pixels: tf.Tensor, config: LevitProcessorConfig) -> tf.Tensor:
+    """The rescale / normalize arithmetic itself, for any real-valued pixels."""
     if config.do_rescale:
         x = tf.cast(tf.cast(pixels, tf.float64) * config.rescale_factor, tf.float32)
     else:
@@ -81,6 +100,28 @@ def rescale_normalize(pixels: tf.Tensor, config: LevitProcessorConfig) -> tf.Ten
         mean = tf.constant(config.image_mean, tf.float32)
         x = tf.math.divide_no_nan(x - mean, tf.constant(config.image_std, tf.float32))
     return x
+
+
+def rescale_normalize(pixels: tf.Tensor, config: LevitProcessorConfig) -> tf.Tensor:
+    """(..., 3) pixels -> float32 as HF computes it (rescale in float64, normalize in float32).
+
+    uint8 pixels go through one gather in :func:`normalize_table` (identical values,
+    ~4 element-wise float64/float32 passes saved); other dtypes through the arithmetic.
+    """
+    pixels = tf.convert_to_tensor(pixels)
+    if pixels.dtype != tf.uint8:
+        return _rescale_normalize_arith(pixels, config)
+    return _lookup_normalize(pixels, config)
+
+
+def _gather_table(levels: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
+    """levels (..., 3) (any real / int dtype, values 0..255), table (768,) -> float32."""
+    return tf.gather(table, tf.cast(levels, tf.int32) * 3 + tf.constant([0, 1, 2], tf.int32))
+
+
+def _lookup_normalize(levels: tf.Tensor, config: LevitProcessorConfig) -> tf.Tensor:
+    """(..., 3) levels in [0, 255] -> float32 via :func:`normalize_table` (XLA-fused)."""
+    return fused(_gather_table, levels, tf.constant(normalize_table(config).reshape(-1)))
 
 
 def preprocess_image(
@@ -98,12 +139,15 @@ def preprocess_image(
             if config.do_center_crop
             else None
         )
-        pixels = pil_resize_crop(image, (new_h, new_w), crop, config.resample, pillow13_pass_order)
+        levels = resize_crop_levels(
+            image, (new_h, new_w), crop, config.resample, pillow13_pass_order
+        )
+        out = _lookup_normalize(levels, config)
     elif config.do_center_crop:
-        pixels = center_crop(image, config.crop_size["height"], config.crop_size["width"])
+        crop = center_crop(image, config.crop_size["height"], config.crop_size["width"])
+        out = rescale_normalize(crop, config)
     else:
-        pixels = image
-    out = rescale_normalize(pixels, config)
+        out = rescale_normalize(image, config)
     hw = config.output_hw
     if hw is not None:
         out = tf.ensure_shape(out, [hw[0], hw[1], 3])
