@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEFAULTS = dict(image_size=64, epochs=30, batch_size=64, lr=1e-3, weight_decay=0.05,
+DEFAULTS = dict(image_size=32, epochs=30, batch_size=64, lr=1e-3, weight_decay=0.05,
                 warmup_epochs=2.0, label_smoothing=0.1, drop_path=0.1, seed=0)
 
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = result.images_per_second
     session = f"{sum(result.epoch_seconds):.0f}" if result.epoch_seconds else "-"
     rows = [
-        ("model", "LeViT-128S, random init (7.0M parameters)"),
+        ("model", f"LeViT-128S, random init ({result.model.count_params() / 1e6:.2f}M "
+                  "parameters)"),
         ("data", f"sklearn digits: {result.data.num_train} train / {result.data.num_val} "
                  f"held out (stratified, seed {args.seed})"),
         ("image size", f"{result.image_size} px (8x8 upscaled by the LeViT eval transform)"),

@@ -7,7 +7,7 @@ import argparse
 from levit_tf.cli_errors import UserError
 
 EXAMPLES = """examples:
-  levit-tf finetune --model levit-128S --data digits --image-size 64 --epochs 30 --out runs/d
+  levit-tf finetune --model levit-128S --data digits --image-size 32 --epochs 30 --out runs/d
   levit-tf finetune --model facebook/levit-128S --data ./flowers --epochs 10 --out runs/f \\
       --freeze-backbone --lr 3e-4
   levit-tf finetune --model levit-128S.keras --data tfds:tf_flowers --epochs 20 --out runs/t \\

@@ -56,7 +56,7 @@ def random_shift(pixels: tf.Tensor, seed: tf.Tensor, max_shift: int) -> tf.Tenso
     return tf.ensure_shape(crop + pixels[0, 0], pixels.shape)
 
 
-def digits_datasets(image_size: int = 64, batch_size: int = 64, seed: int = 0,
+def digits_datasets(image_size: int = 32, batch_size: int = 64, seed: int = 0,
                     val_fraction: float = 0.2, augment: bool = True
                     ) -> tuple[tf.data.Dataset, tf.data.Dataset, DigitsSplit]:
     """(train, held-out, split): batches of (float32 (B, S, S, 3), int32 (B,)).

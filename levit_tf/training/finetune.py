@@ -193,7 +193,8 @@ def finetune(options: FinetuneOptions) -> FinetuneResult:
     checkpoint = RunCheckpoint(run, state, title)
     if resumed_from < options.epochs:
         model.fit(data.train, validation_data=data.val, epochs=options.epochs,
-                  initial_epoch=resumed_from, callbacks=[checkpoint], verbose=options.verbose)
+                  initial_epoch=resumed_from, callbacks=[checkpoint], verbose=options.verbose,
+                  shuffle=False)  # the datasets shuffle themselves (seeded)
     from levit_tf.training.curves import read_log
 
     history = read_log(run.log) if run.log.is_file() else {}

@@ -67,9 +67,11 @@ def test_finetune_digits_then_resume(tiny_checkpoint, tmp_path):
     after = LevitForImageClassification.from_pretrained(out / "last.keras")
     # the optimizer state came back (iterations continue from epoch 1, not from 0)
     assert int(after.optimizer.iterations) == 2 * 23
+    # the fast CI version of benchmarks/train_digits.py: it learns
     accuracy = [float(row["val_accuracy"]) for row in rows]
+    losses = [float(row["loss"]) for row in rows]
     assert max(accuracy) > 0.3  # 10 classes: chance is 0.1
-    assert np.isfinite([float(row["loss"]) for row in rows]).all()
+    assert np.isfinite(losses).all() and losses[1] < losses[0]
 
 
 @pytest.mark.parametrize("args, message", [
