@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (timm needs it importable, see tests/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 
-.PHONY: venv test lint clean bench peers
+.PHONY: venv test lint clean bench peers demo
 
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ lint: venv
 
 test: venv lint
 	$(BIN)/python -m pytest -q
+
+# Fine-tune on the bundled digits, export SavedModel + TFLite, evaluate: one table (offline).
+# make demo CHECKPOINT=facebook/levit-128S starts from a converted checkpoint instead.
+DEMO_ARGS ?=
+demo: venv
+	$(BIN)/python scripts/demo.py $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),) $(DEMO_ARGS)
 
 # The litert-torch peer needs packages (jax, litert-converter, torchao) kept out of .venv.
 .venv-peers/bin/python:
