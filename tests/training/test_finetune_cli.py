@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from levit_tf import LevitForImageClassification
+from levit_tf.training.options import FinetuneOptions
 
 
 def finetune(*args: str) -> subprocess.CompletedProcess:
@@ -34,53 +36,52 @@ def read_log(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_finetune_digits_then_resume(tiny_checkpoint, tmp_path):
+def test_finetune_digits_interrupted_then_resumed(tiny_checkpoint, tmp_path):
     out = tmp_path / "run"
-    common = ["--model", str(tiny_checkpoint), "--data", "digits", "--out", str(out),
-              "--batch-size", "64", "--lr", "3e-3", "--seed", "1"]
-    first = finetune(*common, "--epochs", "2")
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "done: 2 epochs" in first.stdout
-    assert "1438 train / 359 held-out images at 32px" in first.stdout
+    args = ["--model", str(tiny_checkpoint), "--data", "digits", "--out", str(out),
+            "--batch-size", "64", "--lr", "3e-3", "--seed", "1", "--epochs", "3"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+    # a real interruption: kill the run once an epoch is recorded (files are written atomically)
+    process = subprocess.Popen([sys.executable, "-m", "levit_tf.cli", "finetune", *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "state.json").is_file():
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    done_before = json.loads((out / "state.json").read_text())["epochs_done"]
+    assert done_before >= 1
+
+    changed = finetune(*args[:-1], "4")  # other settings than the interrupted run: refused
+    assert changed.returncode == 1 and "different settings (epochs)" in changed.stderr
+
+    resumed = finetune(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "done: 3 epochs" in resumed.stdout
+    assert "1438 train / 359 held-out images at 32px" in resumed.stdout
+    if done_before < 3:
+        assert f"resumed at epoch {done_before + 1}" in resumed.stdout
     for name in ("last.keras", "best.keras", "log.csv", "curve.png", "state.json"):
         assert (out / name).is_file(), name
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    state = json.loads((out / "state.json").read_text())
-    assert state["epochs_done"] == 2 and state["monitor"] == "val_accuracy"
-    before = LevitForImageClassification.from_pretrained(out / "last.keras")
-    assert before.config.num_labels == 10 and before.config.id2label[7] == "7"
-    assert int(before.optimizer.iterations) == 2 * 23
-
-    # simulate an interruption after epoch 2 of 3: the same command with --epochs 3 is a new
-    # setting, so refuse; resuming needs identical settings
-    changed = finetune(*common, "--epochs", "3")
-    assert changed.returncode == 1
-    assert "different settings (epochs)" in changed.stderr
-    # rewind the state to "1 epoch done" (as if killed during epoch 2) and resume
-    state["epochs_done"] = 1
-    (out / "state.json").write_text(json.dumps(state))
-    resumed = finetune(*common, "--epochs", "2")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed at epoch 2" in resumed.stdout
     rows = read_log(out / "log.csv")
-    assert [row["epoch"] for row in rows] == ["0", "1"]  # the stale epoch-2 row was replaced
-    after = LevitForImageClassification.from_pretrained(out / "last.keras")
-    # the optimizer state came back (iterations continue from epoch 1, not from 0)
-    assert int(after.optimizer.iterations) == 2 * 23
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]  # no duplicate rows
+    model = LevitForImageClassification.from_pretrained(out / "last.keras")
+    assert model.config.num_labels == 10 and model.config.id2label[7] == "7"
+    # the optimizer state was restored: 3 epochs x 23 steps, not (3 - resumed) x 23
+    assert int(model.optimizer.iterations) == 3 * 23
     # the fast CI version of benchmarks/train_digits.py: it learns
     accuracy = [float(row["val_accuracy"]) for row in rows]
     losses = [float(row["loss"]) for row in rows]
     assert max(accuracy) > 0.3  # 10 classes: chance is 0.1
-    assert np.isfinite(losses).all() and losses[1] < losses[0]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "./missing.keras", "--data", "digits"], "missing.keras: no such file"),
     (["--model", "levit-128S", "--data", "nowhere/"], "--data nowhere: no such directory"),
-    (["--model", "levit-128S", "--data", "digits", "--image-size", "50"],
-     "image size must be a positive multiple of 16"),
-    (["--model", "levit-128S", "--data", "digits", "--distillation", "hard"],
-     "hard distillation needs a teacher model"),
 ])
 def test_bad_input_is_one_line_exit_1(args, message, tmp_path):
     done = finetune(*args, "--epochs", "1", "--out", str(tmp_path / "out"))
@@ -89,3 +90,16 @@ def test_bad_input_is_one_line_exit_1(args, message, tmp_path):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("levit-tf finetune: error:") and message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"image_size": 50}, "image size must be a positive multiple of 16"),
+    ({"distillation": "hard"}, "hard distillation needs a teacher model"),
+    ({"teacher": "t.keras"}, "a teacher is only used with hard distillation"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+])
+def test_bad_options_name_the_problem(changes, message):
+    options = FinetuneOptions(**{"model": "levit-128S", "data": "digits", "epochs": 1,
+                                 "out": "o", **changes})
+    with pytest.raises(ValueError, match=message):
+        options.validate()
