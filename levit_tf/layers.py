@@ -57,7 +57,7 @@ class TorchBatchNorm(layers.BatchNormalization):
 
 def backend_float(dtype: Any) -> str:
     """float32 for reduced-precision inputs (BN statistics overflow in float16)."""
-    return "float64" if str(dtype) == "float64" else "float32"
+    return "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
 
 
 def batch_norm(name: str, dtype: Any) -> TorchBatchNorm:
