@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   levit-tf export-savedmodel levit-128S.keras serving/levit/1
   levit-tf export-tflite levit-128S.keras levit.tflite --quantization float16
   levit-tf verify levit-128S.keras levit.tflite --images ./heldout
+  levit-tf finetune --model levit-128S --data digits --epochs 30 --image-size 32 --out runs/d
 """
 
 MODEL_CLASS_CHOICES = {
