@@ -257,8 +257,8 @@ def load_pretrained(source: str | os.PathLike, *,
     cls = choose_model_class(canonical, checkpoint.architectures, model_class)
     config.architectures = [cls.__name__]
     model = cls(config)
-    canonical = resize_checkpoint_biases(canonical, source_config, config, bias_interpolation)
     try:
+        canonical = resize_checkpoint_biases(canonical, source_config, config, bias_interpolation)
         assign_weights(model, canonical, ignore_mismatched_sizes=ignore_mismatched_sizes,
                        progress=progress)
     except ConversionError as err:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from levit_tf.testing.torch_compat import import_timm
-from levit_tf.testing.torch_reference import hf_config, hf_model, randomize_, timm_model
+from levit_tf.testing.torch_reference import hf_config, hf_model, timm_model
 
 
 def torch_resize(table: torch.Tensor, grid: tuple[int, int], new_grid: tuple[int, int],
@@ -91,4 +91,4 @@ def hf_reference() -> torch.nn.Module:
     return hf_model("levit-128S", seed=6)
 
 
-__all__ = ["hf_at", "logits_of", "randomize_", "timm_at", "timm_grids", "torch_resize"]
+__all__ = ["hf_at", "logits_of", "timm_at", "timm_grids", "torch_resize"]
