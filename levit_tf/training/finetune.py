@@ -79,14 +79,10 @@ def load_source(options: FinetuneOptions) -> LevitPreTrainedModel | None:
 
     if is_preset(options.model):
         return None
-    loaded = load_pretrained(options.model)
-    if options.image_size is not None and tuple(loaded.config.image_hw) != (
-            options.image_size,) * 2:
-        raise ValueError(
-            f"{options.model} was built for {loaded.config.image_hw} inputs; its attention "
-            f"biases are per-resolution, so --image-size {options.image_size} cannot be used "
-            "(omit it)")
-    return loaded
+    if options.image_size is None:
+        return load_pretrained(options.model)
+    # another input size: every attention-bias table is resized (levit_tf.resolution)
+    return load_pretrained(options.model, image_size=options.image_size)
 
 
 def build_student(options: FinetuneOptions, source: LevitPreTrainedModel | None,
