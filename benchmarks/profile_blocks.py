@@ -35,13 +35,7 @@ class Prefix(keras.Model):
         self.folded, self.blocks = folded, blocks
 
     def call(self, pixel_values):
-        f = self.folded
-        x = pixel_values
-        for i, (pad, conv) in enumerate(zip(f.stem_pads, f.stem_convs, strict=True)):
-            x = conv(pad(ops.hard_swish(x) if i else x))
-        x = ops.reshape(x, (-1, x.shape[-1]))
-        for block in f.blocks[: self.blocks]:
-            x = block(x)
+        x = self.folded.tokens(pixel_values, self.blocks)
         return {"logits": ops.mean(ops.reshape(x, (1, -1, x.shape[-1])), axis=1)}
 
 

@@ -273,15 +273,21 @@ class LevitForInference(keras.Model):
             self.head.build((shape[0], shape[-1]))
         self.built = True
 
-    def call(self, pixel_values):
+    def tokens(self, pixel_values, num_blocks: int | None = None):
+        """Stem and the first ``num_blocks`` blocks (all by default): (B, H, W, 3) ->
+        2-D tokens (B*N, C)."""
         x = pixel_values
         if self.input_mode != "normalized":
             x = ops.cast(x, "float32") + self.negated_input_offset
         for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
             x = conv(pad(ops.hard_swish(x) if i else x))
         x = ops.reshape(x, (-1, x.shape[-1]))
-        for block in self.blocks:
+        for block in self.blocks[:num_blocks]:
             x = block(x)
+        return x
+
+    def call(self, pixel_values):
+        x = self.tokens(pixel_values)
         grid = self.config.stage_grids()[-1]
         x = ops.reshape(x, (-1, grid[0] * grid[1], x.shape[-1]))
         pooled = ops.mean(x, axis=1)

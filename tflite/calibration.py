@@ -16,8 +16,19 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CalibrationSource = str | os.PathLike | tf.data.Dataset | np.ndarray
+
+
+def to_input_domain(normalized: np.ndarray, input_mode: str) -> np.ndarray:
+    """Normalized pixel_values -> what a model exported with ``input_mode`` takes."""
+    if input_mode == "normalized":
+        return normalized.astype(np.float32)
+    raw = np.clip(np.round((normalized * IMAGENET_DEFAULT_STD + IMAGENET_DEFAULT_MEAN) * 255),
+                  0, 255)
+    return raw.astype(np.uint8 if input_mode == "uint8" else np.float32)
 
 
 def _folder_dataset(root: Path, image_size: tuple[int, int]) -> tf.data.Dataset:

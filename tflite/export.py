@@ -8,6 +8,7 @@ the quantization mode -> checks (builtin ops only) -> label metadata -> atomic w
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -16,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
-from levit_tf.tflite.calibration import CalibrationSource, representative_dataset
+from levit_tf.tflite.calibration import (
+    CalibrationSource,
+    representative_dataset,
+    to_input_domain,
+)
 from levit_tf.tflite.metadata import embed_metadata, labels_sidecar
 from levit_tf.tflite.quantization import Quantization, configure
 
@@ -128,17 +132,12 @@ def export(model: keras.Model, path: str | os.PathLike,
         input_mode = "rgb255" if mode is Quantization.INT8 else "uint8"
     folded = _inference_model(model, input_mode)
     config = folded.config
-    mean, std = np.array(IMAGENET_DEFAULT_MEAN), np.array(IMAGENET_DEFAULT_STD)
-
-    def to_model_input(normalized: np.ndarray) -> np.ndarray:
-        if input_mode == "normalized":
-            return normalized
-        return np.clip(np.round((normalized * std + mean) * 255.0), 0, 255).astype(np.float32)
-
     representative = None
     if mode.needs_calibration:
         representative = representative_dataset(calibration_data, calibration_steps,
-                                                config.image_hw, to_model_input)
+                                                config.image_hw,
+                                                functools.partial(to_input_domain,
+                                                                  input_mode=input_mode))
     with tempfile.TemporaryDirectory() as saved_model:
         _write_saved_model(folded, saved_model, batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [SIGNATURE])

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from levit_tf.tflite.calibration import to_input_domain
 from levit_tf.tflite.runtime import TFLiteModel, xnnpack_coverage
 
-from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+__all__ = ["Fidelity", "TFLiteReport", "build_report", "fidelity", "format_table",
+           "to_input_domain"]
 
 
 @dataclass
@@ -42,15 +44,6 @@ class TFLiteReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def to_input_domain(normalized: np.ndarray, input_mode: str) -> np.ndarray:
-    """Normalized pixel_values -> what a model exported with ``input_mode`` takes."""
-    if input_mode == "normalized":
-        return normalized.astype(np.float32)
-    raw = np.clip(np.round((normalized * IMAGENET_DEFAULT_STD + IMAGENET_DEFAULT_MEAN) * 255),
-                  0, 255)
-    return raw.astype(np.uint8 if input_mode == "uint8" else np.float32)
 
 
 def fidelity(reference_logits: np.ndarray, logits: np.ndarray) -> Fidelity:
