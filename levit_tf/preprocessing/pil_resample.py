@@ -140,92 +140,30 @@ def resample_coefficients(
     return _coefficients(in_size, out_size, positions, ksize, resample)
 
 
-def _window_plan(starts: tf.Tensor, weights: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Layout of the windowed band matmul for one pass (shapes for n outputs, K taps).
+#: Taps per step of the XLA accumulation loop; filters are zero-padded to a multiple.
+TAP_CHUNK = 4
 
-    The input axis is cut into tiles of ``S = K`` rows; output pixel ``i`` belongs to
-    window ``t = starts[i] // S``, which covers tiles ``t`` and ``t + 1``, so all its taps
-    lie in it. ``slot`` numbers the outputs of a window (starts are non-decreasing).
+
+def _accumulate_rows(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """One exact Pillow pass along axis 0: (L, A, C) uint8 -> (n, A, C) uint8.
+
+    Pillow's C loop in int32: ``clip((2**21 + sum_k w[i, k] * x[starts[i] + k]) >> 22)``
+    with ``starts`` (n,) and ``weights`` (n, K) from :func:`_coefficients`
+    (``K % TAP_CHUNK == 0``). Rows past ``L`` are clamped; their weights are 0. Each loop
+    step adds ``TAP_CHUNK`` taps, which XLA fuses into one loop over the (n, A, C) sums.
     """
-    n = tf.shape(weights)[0]
-    k = tf.shape(weights)[1]
-    rel = starts - starts[0]
-    tile = rel // k
-    slot = tf.range(n) - tf.searchsorted(tile, tile, side="left")
-    return {"k": k, "tile": tile, "off": rel - tile * k, "slot": slot,
-            "tiles": tile[-1] + 2, "per": tf.reduce_max(slot) + 1}  # fmt: skip
+    last = tf.shape(x)[0] - 1
 
+    def step(tap: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        for k in range(TAP_CHUNK):
+            rows = tf.gather(x, tf.minimum(starts + (tap + k), last))
+            acc += tf.cast(rows, tf.int32) * weights[:, tap + k, tf.newaxis, tf.newaxis]
+        return tap + TAP_CHUNK, acc
 
-#: Longest filter the split-float32 matmul is exact for (``255 * 255 * K < 2**24``).
-MAX_TAPS = 258
-
-
-def _band_matrices(plan: dict[str, tf.Tensor], parts: list[tf.Tensor], dtype) -> tf.Tensor:
-    """(tiles, 2 * P * per, K) band matrices for ``P = len(parts)`` weight parts (n, K).
-
-    Tile ``t`` holds, for each part, the taps of window ``t`` in its first tile (rows
-    ``[p * per, (p + 1) * per)``) and then those of window ``t - 1`` in its second tile
-    (rows ``[(P + p) * per, ...)``); ``slot`` picks the row within a block.
-    """
-    k, per = plan["k"], plan["per"]
-    col = plan["off"][:, tf.newaxis] + tf.range(k)  # (n, K) in [0, 2K - 1)
-    second = col // k
-    tile = plan["tile"][:, tf.newaxis] + second
-    row = plan["slot"][:, tf.newaxis] + len(parts) * per * second
-    col = col - k * second
-    index = tf.concat([tf.stack([tile, row + p * per, col], axis=-1) for p in range(len(parts))], 0)
-    values = tf.cast(tf.concat(parts, 0), dtype)
-    shape = tf.stack([plan["tiles"], 2 * len(parts) * per, k])
-    return tf.scatter_nd(index, values, shape)
-
-
-def _band_sums(plan, parts: list[tf.Tensor], x: tf.Tensor, dtype) -> tf.Tensor:
-    """(P, n, M) sums ``sum_k part[i, k] * x[start_i + k]`` for each weight part.
-
-    ``x`` (tiles * K, M) is cut into tiles without copying; one batched matmul gives
-    every window's partial sums and a gather adds its two tiles' halves (exact: the
-    halves are integers and so is their sum, below 2**24 / 2**53).
-    """
-    k, per, nparts = plan["k"], plan["per"], len(parts)
-    m = tf.shape(x)[1]
-    tiles = tf.reshape(tf.cast(x, dtype), tf.stack([plan["tiles"], k, m]))
-    q = tf.matmul(_band_matrices(plan, parts, dtype), tiles)
-    q = tf.reshape(q, tf.stack([-1, m]))
-    first = plan["tile"] * (2 * nparts * per) + plan["slot"]
-    second = first + 2 * nparts * per + nparts * per
-    index = tf.stack([tf.stack([first + p * per, second + p * per]) for p in range(nparts)])
-    sums = tf.gather(q, index)  # (P, 2, n, M): the two tiles' halves
-    sums.set_shape([nparts, 2, plan["slot"].shape[0], x.shape[1]])
-    return sums
-
-
-def _split_levels(sums: tf.Tensor) -> tf.Tensor:
-    """(2, 2, n, M) float32 halves of ``a = sum p * hi`` and ``b = sum p * lo`` -> levels.
-
-    Pillow's ``clip((256 a + b + 2**21) >> 22, 0, 255)`` computed exactly in float32 as
-    ``floor((a + floor(b / 256) + 2**13) / 2**14)`` (all values are integers < 2**24).
-    """
-    a, b = tf.unstack(tf.reduce_sum(sums, axis=1))
-    acc = a + tf.floor(b * (1.0 / 256.0)) + float(1 << 13)
-    return _clip_levels(tf.floor(acc * (1.0 / (1 << 14))))
-
-
-_XLA: dict = {}
-
-
-def fused(fn, *args: tf.Tensor) -> tf.Tensor:
-    """``fn(*args)``, compiled with XLA into one fused kernel when all shapes are static.
-
-    Used for element-wise tails (exact operations only: adds, floors, power-of-two
-    scalings, clipping, table gathers), which TF would otherwise run as one pass over
-    memory per op. With dynamic shapes XLA would recompile per shape, so ``fn`` then
-    runs as ordinary ops.
-    """
-    if not all(a.shape.is_fully_defined() for a in args):
-        return fn(*args)
-    if fn not in _XLA:
-        _XLA[fn] = tf.function(fn, jit_compile=True, reduce_retracing=False)
-    return _XLA[fn](*args)
+    shape = tf.concat([tf.shape(starts), tf.shape(x)[1:]], 0)
+    acc = tf.fill(shape, tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
+    _, acc = tf.while_loop(lambda tap, _: tap < tf.shape(weights)[1], step, (0, acc))
+    return tf.cast(_clip_levels(tf.bitwise.right_shift(acc, PRECISION_BITS)), tf.uint8)
 
 
 def _clip_levels(x: tf.Tensor) -> tf.Tensor:
@@ -235,32 +173,57 @@ def _clip_levels(x: tf.Tensor) -> tf.Tensor:
     )
 
 
-def _window_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """One exact Pillow pass along axis 0: (L, M) pixels -> float32 (n, M) in [0, 255].
+@tf.function(jit_compile=True)
+def _transpose_hw(x: tf.Tensor) -> tf.Tensor:
+    """(A, B, C) -> (B, A, C) as its own XLA kernel (fused into the gathers of a pass,
+    the transposed reads would be repeated for every tap)."""
+    return tf.transpose(x, [1, 0, 2])
 
-    ``x`` (uint8 or integer-valued float32) holds the input rows from ``starts[0]`` on;
-    ``starts`` (n,) and ``weights`` (n, K) come from :func:`_coefficients`.
 
-    Up to ``MAX_TAPS`` taps, each weight is split as ``hi * 256 + lo``; the float32 band
-    matmuls then only see integer partial sums below ``2**24`` and are exact in any
-    summation order, and Pillow's ``clip((acc + 2**21) >> 22)`` is evaluated as
-    ``floor((a + floor(b / 256) + 2**13) / 2**14)`` with ``a = sum p * hi`` and
-    ``b = sum p * lo`` (an exact identity). Longer filters use float64 (exact below 2**53).
+@tf.function(jit_compile=True)
+def _first_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """XLA kernel of :func:`_accumulate_rows`: (L, A, C) uint8 -> (n, A, C) uint8."""
+    return _accumulate_rows(x, starts, weights)
+
+
+@tf.function(jit_compile=True)
+def _second_pass(
+    t: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, transpose: bool, table: tf.Tensor | None
+) -> tf.Tensor:
+    """The pass along axis 1 of ``t`` (A, L, C) -> (n, A, C), or (A, n, C) if ``transpose``.
+
+    With ``table`` (256 * C,) float32 the levels are mapped to ``table[level * C + c]``
+    (rescale + normalize) in the same kernel; otherwise the result is uint8.
     """
-    plan = _window_plan(starts, weights)
-    rows = plan["tiles"] * plan["k"] - tf.shape(x)[0]
-    x = tf.pad(x, tf.stack([tf.stack([0, rows]), [0, 0]]))
+    out = _accumulate_rows(tf.transpose(t, [1, 0, 2]), starts, weights)
+    if transpose:
+        out = tf.transpose(out, [1, 0, 2])
+    if table is None:
+        return out
+    channels = tf.shape(out)[-1]
+    return tf.gather(table, tf.cast(out, tf.int32) * channels + tf.range(channels))
 
-    def split_f32() -> tf.Tensor:
-        hi = tf.math.floordiv(weights, 256)
-        sums = _band_sums(plan, [hi, weights - 256 * hi], x, tf.float32)
-        return fused(_split_levels, sums)
 
-    def direct_f64() -> tf.Tensor:
-        acc = tf.reduce_sum(_band_sums(plan, [weights], x, tf.float64)[0], 0) + float(1 << 21)
-        return tf.cast(_clip_levels(tf.floor(acc * (1.0 / (1 << PRECISION_BITS)))), tf.float32)
+def _bucket_table() -> list[int]:
+    """Kernel sizes: multiples of 16 up to 128, then 8 steps per octave (< 2**20)."""
+    sizes = list(range(16, 129, 16))
+    for octave in range(7, 20):
+        sizes += [(1 << octave) + j * (1 << (octave - 3)) for j in range(1, 9)]
+    return sizes
 
-    return tf.cond(plan["k"] <= MAX_TAPS, split_f32, direct_f64)
+
+_BUCKETS = _bucket_table()
+
+
+def shape_bucket(sizes: tf.Tensor) -> tf.Tensor:
+    """Rounds int32 ``sizes`` (any shape) up to a kernel size of :func:`_bucket_table`.
+
+    XLA compiles one kernel per input shape; padding the image to these sizes keeps the
+    number of compilations logarithmic in the image size, at most 12.5% padding above 128.
+    """
+    table = tf.constant(_BUCKETS, tf.int32)
+    flat = tf.reshape(sizes, [-1])
+    return tf.reshape(tf.gather(table, tf.searchsorted(table, flat)), tf.shape(sizes))
 
 
 def _pillow_vertical_first_rule() -> bool:
@@ -272,11 +235,9 @@ def _pillow_vertical_first_rule() -> bool:
     return int(PIL.__version__.split(".")[0]) >= 13
 
 
-def _vertical_first(in_hw, out_hw, rule: bool) -> tf.Tensor:
+def _vertical_first(in_hw, out_hw) -> tf.Tensor:
     """Pillow >= 13 pass order: vertical first iff both axes change and
-    ``in_h - out_h > 0`` and ``in_h - out_h > 2 * (in_w - out_w)``; older Pillow: never."""
-    if not rule:
-        return tf.constant(False)
+    ``in_h - out_h > 0`` and ``in_h - out_h > 2 * (in_w - out_w)``."""
     (in_h, in_w), (out_h, out_w) = in_hw, out_hw
     dy = in_h - out_h
     return (in_w != out_w) & (dy > 0) & (dy > 2 * (in_w - out_w))
@@ -307,8 +268,7 @@ def pil_resize_crop(
     Returns:
         (crop_h, crop_w, C) uint8 tensor.
     """
-    return tf.cast(resize_crop_levels(image, resized_hw, crop_hw, resample, pillow13_pass_order),
-                   tf.uint8)  # fmt: skip
+    return _resize_crop(image, resized_hw, crop_hw, resample, pillow13_pass_order, None)
 
 
 def resize_crop_levels(
@@ -319,14 +279,26 @@ def resize_crop_levels(
     pillow13_pass_order: bool | None = None,
 ) -> tf.Tensor:
     """:func:`pil_resize_crop` as float32 (crop_h, crop_w, C) holding the levels 0..255."""
-    image = _check_image(image)
-    if pillow13_pass_order is None:
-        pillow13_pass_order = _pillow_vertical_first_rule()
-    return _resize_crop_float(image, resized_hw, crop_hw, resample, pillow13_pass_order)
+    levels = pil_resize_crop(image, resized_hw, crop_hw, resample, pillow13_pass_order)
+    return tf.cast(levels, tf.float32)
+
+
+def resize_crop_lookup(
+    image: tf.Tensor,
+    resized_hw: tuple[tf.Tensor, tf.Tensor],
+    crop_hw: tuple[int | tf.Tensor, int | tf.Tensor] | None,
+    resample: int,
+    pillow13_pass_order: bool | None,
+    table: tf.Tensor,
+) -> tf.Tensor:
+    """:func:`pil_resize_crop` of an (H, W, C) image, each level then mapped per channel
+    through ``table`` (256 * C,) float32 (``table[level * C + c]``, e.g. rescale +
+    normalize) in the same XLA kernel. Returns float32 (crop_h, crop_w, C)."""
+    return _resize_crop(image, resized_hw, crop_hw, resample, pillow13_pass_order, table)
 
 
 def _check_image(image: tf.Tensor) -> tf.Tensor:
-    """Static dtype / rank checks of a (H, W, C) uint8 (or int32) image."""
+    """Static dtype / rank checks of a (H, W, C) uint8 (or int32) image; returns uint8."""
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.int32):
         raise TypeError(
@@ -334,18 +306,23 @@ def _check_image(image: tf.Tensor) -> tf.Tensor:
         )
     if image.shape.rank is not None and image.shape.rank != 3:
         raise ValueError(f"pil_resize_crop expects an (H, W, C) image, got shape {image.shape}")
-    return image
+    return tf.cast(image, tf.uint8)
 
 
-def _crop_taps(in_hw, out_hw, crop_hw, resample: int, static_crop: list[int] | None):
-    """Taps of the output rows and columns inside the centre crop, computed in one batch.
+def _crop_taps(in_hw, out_hw, crop_hw, count_hw, resample: int):
+    """Taps of the first ``count_hw`` rows / columns of the centre crop, in one batch.
 
-    Returns ``((y0, wy), (x0, wx))``: starts (crop_h,) / (crop_w,) and weights
-    (crop_h, K) / (crop_w, K) with a common K (the larger of the two filter lengths).
+    Returns ``(y0, wy), (x0, wx), ksize``: absolute starts (count_h,) / (count_w,),
+    weights (count_h, K) / (count_w, K) with a common K (the larger filter length
+    ``ksize`` rounded up to a multiple of ``TAP_CHUNK``). Entries past the crop
+    (``count > crop``, kernel-size padding) get weights 0.
     """
     (in_h, in_w), (out_h, out_w), (crop_h, crop_w) = in_hw, out_hw, crop_hw
-    rows = tf.range(crop_h) + tf.math.floordiv(out_h - crop_h, 2)
-    cols = tf.range(crop_w) + tf.math.floordiv(out_w - crop_w, 2)
+    rows = tf.range(count_hw[0])
+    cols = tf.range(count_hw[1])
+    positions = tf.concat([rows + (out_h - crop_h) // 2, cols + (out_w - crop_w) // 2], 0)
+    if not all(isinstance(c, int) for c in count_hw):
+        positions = tf.where(tf.concat([rows < crop_h, cols < crop_w], 0), positions, -1)
     sizes_in = tf.stack([in_h, in_w])
     sizes_out = tf.stack([out_h, out_w])
     ksize = tf.reduce_max(_axis_params(sizes_in, sizes_out, resample)[3])
@@ -353,23 +330,31 @@ def _crop_taps(in_hw, out_hw, crop_hw, resample: int, static_crop: list[int] | N
     starts, weights = _coefficients(
         tf.gather(sizes_in, axis),
         tf.gather(sizes_out, axis),
-        tf.concat([rows, cols], 0),
-        ksize,
+        positions,
+        (ksize + TAP_CHUNK - 1) // TAP_CHUNK * TAP_CHUNK,
         resample,
     )
-    sizes = static_crop or tf.stack([crop_h, crop_w])
-    y0, x0 = tf.split(starts, sizes)
-    wy, wx = tf.split(weights, sizes)
-    return (y0, wy), (x0, wx)
+    y0, x0 = tf.split(starts, count_hw)
+    wy, wx = tf.split(weights, count_hw)
+    return (y0, wy), (x0, wx), ksize
 
 
-def _read_range(starts: tf.Tensor, weights: tf.Tensor, size: tf.Tensor):
-    """[first, last) input indices read by a pass (starts are non-decreasing)."""
-    return starts[0], tf.minimum(starts[-1] + tf.shape(weights)[1], size)
+def _static_crop(resized_hw, crop_hw) -> list[int | None]:
+    """The crop (height, width) where known in Python, else None per axis."""
+    hw = resized_hw if crop_hw is None else crop_hw
+    return [v if isinstance(v, int) else None for v in hw]
 
 
-def _resize_crop_float(image, resized_hw, crop_hw, resample: int, pillow13: bool) -> tf.Tensor:
-    """``pil_resize_crop`` as float32 (crop_h, crop_w, C) with integer values 0..255."""
+def _resize_crop(image, resized_hw, crop_hw, resample, pillow13, table) -> tf.Tensor:
+    """The resize + centre crop: uint8 levels, or ``table`` lookups (see ``resize_crop_lookup``).
+
+    The input rows / columns read by the crop are cut out and zero padded to a
+    :func:`shape_bucket` size; the crop itself is padded to one unless it is a Python
+    int. The passes then run as XLA kernels compiled per bucket (see ``_first_pass``).
+    """
+    image = _check_image(image)
+    if pillow13 is None:
+        pillow13 = _pillow_vertical_first_rule()
     out_h = tf.cast(resized_hw[0], tf.int32)
     out_w = tf.cast(resized_hw[1], tf.int32)
     checks = [
@@ -379,41 +364,37 @@ def _resize_crop_float(image, resized_hw, crop_hw, resample: int, pillow13: bool
     ]
     with tf.control_dependencies(checks):
         shape = tf.shape(image)
-    in_h, in_w, channels = shape[0], shape[1], shape[2]
+    in_h, in_w = shape[0], shape[1]
+    static = _static_crop(resized_hw, crop_hw)
     crop_h, crop_w = (out_h, out_w) if crop_hw is None else crop_hw
-    crop_h = tf.cast(crop_h, tf.int32)
-    crop_w = tf.cast(crop_w, tf.int32)
-    static = [v if isinstance(v, int) else None for v in (crop_hw or (None, None))]
-    static_crop = static if None not in static else None
-    (y0, wy), (x0, wx) = _crop_taps(
-        (in_h, in_w), (out_h, out_w), (crop_h, crop_w), resample, static_crop
+    crop = tf.cast(tf.stack([crop_h, crop_w]), tf.int32)
+    count = static if None not in static else tf.unstack(shape_bucket(crop))
+    (y0, wy), (x0, wx), ksize = _crop_taps(
+        (in_h, in_w), (out_h, out_w), tf.unstack(crop), count, resample
     )
-    # Row length of the second pass' input: crop size * C, static when both are.
-    c_static = image.shape[-1]
-    row_w = -1 if static[1] is None or c_static is None else static[1] * c_static
-    row_h = -1 if static[0] is None or c_static is None else static[0] * c_static
-    y_first, y_last = _read_range(y0, wy, in_h)
-    x_first, x_last = _read_range(x0, wx, in_w)
-    # Whichever pass runs first, only these input rows / columns are ever read.
-    image = image[y_first:y_last, x_first:x_last]
-    span_h, span_w = y_last - y_first, x_last - x_first
-    ty = (y0 - y_first, wy)
-    tx = (x0 - x_first, wx)
-
-    def vertical_first() -> tf.Tensor:
-        tmp = _window_pass(tf.reshape(image, tf.stack([span_h, -1])), *ty)
-        tmp = tf.transpose(tf.reshape(tmp, tf.stack([crop_h, span_w, channels])), [1, 0, 2])
-        out = _window_pass(tf.reshape(tmp, tf.stack([span_w, row_h])), *tx)
-        return tf.transpose(tf.reshape(out, tf.stack([crop_w, crop_h, channels])), [1, 0, 2])
+    first = tf.stack([y0[0], x0[0]])
+    last = tf.stack([tf.gather(y0, crop[0] - 1), tf.gather(x0, crop[1] - 1)]) + ksize
+    span = tf.minimum(last, shape[:2]) - first
+    # Whichever pass runs first, only this window of the input is ever read.
+    window = tf.slice(image, tf.concat([first, [0]], 0), tf.concat([span, [-1]], 0))
+    pad = tf.stack([[0, 0], shape_bucket(span) - span], axis=1)
+    x = tf.pad(window, tf.concat([pad, [[0, 0]]], 0))
+    sy = tf.maximum(y0 - first[0], 0)
+    sx = tf.maximum(x0 - first[1], 0)
 
     def horizontal_first() -> tf.Tensor:
-        tmp = tf.reshape(tf.transpose(image, [1, 0, 2]), tf.stack([span_w, -1]))
-        tmp = tf.reshape(_window_pass(tmp, *tx), tf.stack([crop_w, span_h, channels]))
-        tmp = tf.reshape(tf.transpose(tmp, [1, 0, 2]), tf.stack([span_h, row_w]))
-        return tf.reshape(_window_pass(tmp, *ty), tf.stack([crop_h, crop_w, channels]))
+        return _second_pass(_first_pass(_transpose_hw(x), sx, wx), sy, wy, False, table)
 
-    vfirst = _vertical_first((in_h, in_w), (out_h, out_w), pillow13)
-    out = tf.cond(vfirst, vertical_first, horizontal_first)
+    def vertical_first() -> tf.Tensor:
+        return _second_pass(_first_pass(x, sy, wy), sx, wx, True, table)
+
+    if pillow13:
+        vfirst = _vertical_first((in_h, in_w), (out_h, out_w))
+        out = tf.cond(vfirst, vertical_first, horizontal_first)
+    else:
+        out = horizontal_first()
+    if None in static:
+        out = out[: crop[0], : crop[1]]
     out.set_shape([*static, image.shape[-1]])
     return out
 
