@@ -38,6 +38,8 @@ class TorchBatchNorm(layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable):
             return super().call(inputs, training=False)
+        if keras.backend.backend() == "tensorflow" and inputs.shape.rank is not None:
+            return self._fused_training_call(inputs)
         x = ops.cast(inputs, backend_float(inputs.dtype))
         axes = list(range(len(x.shape) - 1))
         mean, variance = ops.moments(x, axes=axes)
@@ -53,6 +55,30 @@ class TorchBatchNorm(layers.BatchNormalization):
             x, mean, variance, axis=-1, offset=ops.cast(self.beta, x.dtype),
             scale=ops.cast(self.gamma, x.dtype), epsilon=self.epsilon)
         return ops.cast(out, self.compute_dtype)
+
+    def _fused_training_call(self, inputs):
+        """Training-mode BN as TF's one fused kernel (forward and gradient), (..., C) -> (..., C).
+
+        ``FusedBatchNormV3`` normalizes with the biased batch variance and returns the unbiased
+        one, PyTorch's running-variance update. The raw op is called directly: the
+        ``tf.nn.fused_batch_norm`` wrapper raises epsilon to 1.001e-5 (a cuDNN limit).
+        """
+        import tensorflow as tf
+
+        rank = inputs.shape.rank
+        x = inputs if rank == 4 else tf.reshape(inputs, [-1, 1, 1, inputs.shape[-1]])
+        if x.dtype not in (tf.float16, tf.bfloat16, tf.float32):
+            x = tf.cast(x, tf.float32)
+        param = self.gamma.dtype
+        y, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.cast(self.gamma, param), offset=tf.cast(self.beta, param),
+            mean=tf.constant([], param), variance=tf.constant([], param), epsilon=self.epsilon,
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, unbiased)):
+            moving.assign(moving * self.momentum + tf.cast(batch, moving.dtype)
+                          * (1.0 - self.momentum))
+        y = y if rank == 4 else tf.reshape(y, tf.shape(inputs))
+        return tf.cast(y, self.compute_dtype)
 
 
 def backend_float(dtype: Any) -> str:
@@ -250,9 +276,11 @@ class LevitAttention(_BiasedAttention):
         tokens = self.bias_index.shape[1]
         qkv = ops.reshape(self.queries_keys_values(x, training=training),
                           (-1, tokens, self.num_heads, 2 * self.key_dim + self.value_dim))
-        query = ops.transpose(qkv[..., : self.key_dim], (0, 2, 1, 3))
-        key = ops.transpose(qkv[..., self.key_dim: 2 * self.key_dim], (0, 2, 3, 1))
-        value = ops.transpose(qkv[..., 2 * self.key_dim:], (0, 2, 1, 3))
+        # one split, not three slices: its gradient is one concat, not three zero-padded pastes
+        query, key, value = ops.split(qkv, [self.key_dim, 2 * self.key_dim], axis=-1)
+        query = ops.transpose(query, (0, 2, 1, 3))
+        key = ops.transpose(key, (0, 2, 3, 1))
+        value = ops.transpose(value, (0, 2, 1, 3))
         out = self.attend(query, key, value)
         return self.projection(ops.hard_swish(out), training=training)
 
@@ -298,8 +326,9 @@ class LevitAttentionSubsample(_BiasedAttention):
         tokens = self.grid[0] * self.grid[1]
         kv = ops.reshape(self.keys_values(x, training=training),
                          (-1, tokens, self.num_heads, self.key_dim + self.value_dim))
-        key = ops.transpose(kv[..., : self.key_dim], (0, 2, 3, 1))
-        value = ops.transpose(kv[..., self.key_dim:], (0, 2, 1, 3))
+        key, value = ops.split(kv, [self.key_dim], axis=-1)
+        key = ops.transpose(key, (0, 2, 3, 1))
+        value = ops.transpose(value, (0, 2, 1, 3))
         query = self.queries(self.subsample(x), training=training)
         query = ops.transpose(
             ops.reshape(query, (-1, self.bias_index.shape[0], self.num_heads, self.key_dim)),
