@@ -82,7 +82,19 @@ def worker_tensorflow(work: Path, preset: str, threads: int, runs: int) -> None:
         worker_keras_training(model, runs)
 
 
-def worker_keras_training(model, runs: int) -> None:
+def worker_keras_training_onednn(work: Path, preset: str, threads: int, runs: int) -> None:
+    """The Keras training step once more on TF's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=1``,
+    set by ``run_worker``; stock TF enables them only on AVX-512 VNNI / AMX CPUs)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+
+    worker_keras_training(keras.saving.load_model(work / "model.keras"), runs, " oneDNN")
+
+
+def worker_keras_training(model, runs: int, variant: str = "") -> None:
     import numpy as np
     import tensorflow as tf
 
@@ -102,8 +114,8 @@ def worker_keras_training(model, runs: int) -> None:
         optimizer.apply_gradients(zip(grads, trainable.trainable_variables, strict=True))
         return loss
 
-    for name, compiled in (("keras train step", tf.function(step)),
-                           ("keras train step XLA", tf.function(step, jit_compile=True))):
+    for name, compiled in ((f"keras train step{variant}", tf.function(step)),
+                           (f"keras train step{variant} XLA", tf.function(step, jit_compile=True))):
         ms = median_ms(lambda compiled=compiled: compiled().numpy(), warmup=2,
                        runs=max(3, runs // 10))
         emit(runtime=name, threads=2, batch=32, ms=ms)
@@ -176,8 +188,8 @@ def worker_onnxruntime(work: Path, preset: str, threads: int, runs: int) -> None
                           runs if batch == 1 else max(5, runs // 5)))
 
 
-WORKERS = {"tensorflow": worker_tensorflow, "tflite": worker_tflite, "torch": worker_torch,
-           "onnxruntime": worker_onnxruntime}
+WORKERS = {"tensorflow": worker_tensorflow, "tensorflow-onednn": worker_keras_training_onednn,
+           "tflite": worker_tflite, "torch": worker_torch, "onnxruntime": worker_onnxruntime}
 
 
 # ------------------------------------------------------------------------------- artifacts
@@ -224,7 +236,8 @@ def prepare(work: Path, preset: str, progress) -> None:
 
 
 def run_worker(family: str, work: Path, preset: str, threads: int, runs: int) -> list[dict]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": str(threads),
+           "TF_ENABLE_ONEDNN_OPTS": "1" if family == "tensorflow-onednn" else "0"}
     result = subprocess.run(
         [sys.executable, __file__, "--worker", family, "--work", str(work), "--presets", preset,
          "--threads", str(threads), "--runs", str(runs)],
@@ -270,7 +283,8 @@ def summarize(rows: list[dict]) -> str:
                          else f"{'-':>12}{'-':>9}")
             lines.append(f"{runtime:<30}" + "".join(cells))
         torch_train = value("torch train step", 2, 32)
-        for name in ("keras train step", "keras train step XLA"):
+        for name in ("keras train step", "keras train step XLA", "keras train step oneDNN",
+                     "keras train step oneDNN XLA"):
             keras_train = value(name, 2, 32)
             if keras_train and torch_train:
                 lines.append(f"{name}, batch 32, 2 threads: {32000 / keras_train:.1f} img/s vs "
@@ -325,6 +339,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     families = ["tensorflow", "tflite", "torch", "onnxruntime"]
     jobs = [(p, f, t) for p in args.presets for f in families for t in (1, 2)]
+    jobs += [(p, "tensorflow-onednn", 2) for p in args.presets]  # training only
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(args.presets) + len(jobs),
                                                     desc="speed") as bar:
