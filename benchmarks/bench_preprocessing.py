@@ -11,9 +11,14 @@ Image sets (``--size-mix``):
   typical ImageNet validation size (500x375 / 375x500, ~400x350 on average);
 * ``both`` (default): one table per set.
 
-Timing: ``--rounds`` interleaved rounds (PIL pass, then tf.data pass, each over the
-set ``--repeats`` times); the table shows the median images/s over rounds and the load
-average (``os.getloadavg``) around the measurement, since other processes share the CPU.
+Timing: ``--rounds`` interleaved rounds (PIL pass, tf.data pass, 1-thread tf.data pass,
+each over the set ``--repeats`` times); the table shows the median images/s over rounds,
+the single-core milliseconds per image (PIL is single-threaded; the 1-thread tf.data row
+is the honest per-image cost of the TF side), and the load average (``os.getloadavg``)
+around the measurement, since other processes share the CPU. Not timed, printed under the
+table: a first tf.data pass (tracing, one XLA compilation per shape bucket; once per
+process) and making each pass' iterator (instantiating the map function, ~0.1-0.3 s; once
+per epoch, which for a real eval set is tens of thousands of images).
 
     python benchmarks/bench_preprocessing.py [--repeats 4] [--rounds 3] [--size-mix both]
 """
@@ -99,40 +104,72 @@ def pil_runner(paths: list[str], repeats: int, batch_size: int) -> Callable[[], 
     return run
 
 
-def tf_runner(paths: list[str], repeats: int, batch_size: int) -> Callable[[], float]:
-    """One timed pass of the levit_tf eval pipeline: read_file -> decode_image (JPEG with
-    the accurate integer DCT) -> PIL-exact resize/crop/normalize, tf.data AUTOTUNE map."""
+def tf_dataset(paths: list[str], repeats: int, batch_size: int, single_core: bool):
+    """The levit_tf eval pipeline over ``paths * repeats``: read_file -> decode_image (JPEG
+    with the accurate integer DCT) -> PIL-exact resize/crop/normalize, batched.
+    ``single_core``: a 1-thread tf.data pool and no intra-op parallelism instead of the
+    AUTOTUNE map."""
     import tensorflow as tf
 
     from levit_tf.data import decode_image
     from levit_tf.preprocessing import LevitImageProcessor
 
     processor = LevitImageProcessor()
-    ds = (
-        tf.data.Dataset.from_tensor_slices(paths * repeats)
-        .map(lambda p: processor.tf_preprocess(decode_image(tf.io.read_file(p))),
-             num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )  # fmt: skip
-    for _ in ds.take(1):  # trace / warm up outside the timing
+    ds = tf.data.Dataset.from_tensor_slices(paths * repeats).map(
+        lambda p: processor.tf_preprocess(decode_image(tf.io.read_file(p))),
+        num_parallel_calls=1 if single_core else tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if single_core:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 1
+        options.threading.max_intra_op_parallelism = 1
+        ds = ds.with_options(options)
+    return ds
+
+
+def tf_runner(
+    paths: list[str], repeats: int, batch_size: int, single_core: bool, setup: dict[str, float]
+) -> Callable[[], float]:
+    """One timed pass (``len(paths) * repeats`` images) of :func:`tf_dataset`. Returns images/s.
+
+    Each pass makes a fresh iterator (so nothing runs between passes), untimed: making it
+    instantiates the map function (a one-off per epoch); the median of those times goes to
+    ``setup``, as does the untimed first pass (tracing, one XLA compilation per shape bucket).
+    """
+    ds = tf_dataset(paths, repeats, batch_size, single_core)
+    start = time.perf_counter()
+    for _ in ds:
         pass
+    setup["first pass"] = time.perf_counter() - start
+    made: list[float] = []
     n = len(paths) * repeats
 
     def run() -> float:
         start = time.perf_counter()
-        for _ in ds:
+        iterator = iter(ds)
+        made.append(time.perf_counter() - start)
+        setup["make iterator (median)"] = statistics.median(made)
+        start = time.perf_counter()
+        for _ in iterator:
             pass
         return n / (time.perf_counter() - start)
 
     return run
 
 
-def measure(paths: list[str], args: argparse.Namespace) -> dict[str, list[float]]:
-    """Interleaved rounds of both pipelines; images/s per round."""
+PIL_NAME = "HF LevitImageProcessorPil (PIL decode)"
+TF_NAME = "levit_tf tf.data (decode_jpeg + exact)"
+TF1_NAME = "levit_tf tf.data, 1 thread"
+
+
+def measure(paths: list[str], args: argparse.Namespace, setup: dict[str, dict[str, float]]):
+    """Interleaved rounds of the pipelines; images/s per round."""
+    setup.update({TF_NAME: {}, TF1_NAME: {}})
     runners = {
-        "HF LevitImageProcessorPil (PIL decode)": pil_runner(paths, args.repeats, args.batch_size),
-        "levit_tf tf.data (decode_jpeg + exact)": tf_runner(paths, args.repeats, args.batch_size),
+        PIL_NAME: pil_runner(paths, args.repeats, args.batch_size),
+        TF_NAME: tf_runner(paths, args.repeats, args.batch_size, False, setup[TF_NAME]),
+        TF1_NAME: tf_runner(paths, args.repeats, args.batch_size, True, setup[TF1_NAME]),
     }
     rates: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(args.rounds):
@@ -141,7 +178,7 @@ def measure(paths: list[str], args: argparse.Namespace) -> dict[str, list[float]
     return rates
 
 
-def print_table(title: str, paths: list[str], rates: dict[str, list[float]], load) -> None:
+def print_table(title: str, paths: list[str], rates: dict[str, list[float]], load, setup) -> None:
     import tensorflow as tf
 
     sizes = [PIL.Image.open(p).size for p in paths]
@@ -149,19 +186,25 @@ def print_table(title: str, paths: list[str], rates: dict[str, list[float]], loa
     intra = tf.config.threading.get_intra_op_parallelism_threads() or "auto"
     inter = tf.config.threading.get_inter_op_parallelism_threads() or "auto"
     threads = {
-        0: "1 (Python, single process)",
-        1: f"tf.data AUTOTUNE map; TF intra {intra}, inter {inter}",
+        PIL_NAME: "1 (Python, single process)",
+        TF_NAME: f"tf.data AUTOTUNE map; TF intra {intra}, inter {inter}",
+        TF1_NAME: "1 (tf.data private pool 1, intra-op 1)",
     }
     print(f"\n== {title}: {len(paths)} JPEGs, {min(sizes)} .. {max(sizes)} WxH, "
           f"mean {mean_wh[0]:.0f}x{mean_wh[1]:.0f}")  # fmt: skip
     print(f"CPU cores: {os.cpu_count()}; load average (1 min) before {load[0]:.2f}, "
           f"after {load[1]:.2f}")  # fmt: skip
-    print(f"{'pipeline':40s} {'img/s (median)':>14s} {'min..max':>13s} {'vs PIL':>7s}  threads")
-    base = statistics.median(next(iter(rates.values())))
-    for i, (name, values) in enumerate(rates.items()):
+    print(f"{'pipeline':40s} {'img/s (median)':>14s} {'min..max':>13s} {'vs PIL':>7s} "
+          f"{'ms/img':>7s}  threads")  # fmt: skip
+    base = statistics.median(rates[PIL_NAME])
+    for name, values in rates.items():
         med = statistics.median(values)
         spread = f"{min(values):.0f}..{max(values):.0f}"
-        print(f"{name:40s} {med:14.1f} {spread:>13s} {med / base:6.2f}x  {threads[i]}")
+        print(f"{name:40s} {med:14.1f} {spread:>13s} {med / base:6.2f}x {1e3 / med:7.2f}  "
+              f"{threads[name]}")  # fmt: skip
+    for name, times in setup.items():
+        parts = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in times.items())
+        print(f"one-off, untimed ({name}): {parts}")
 
 
 def main() -> None:
@@ -183,8 +226,9 @@ def main() -> None:
             sets["imagenet-sized (long side 500)"] = write_jpegs(small, Path(tmp), "small")
         for title, paths in sets.items():
             before = os.getloadavg()[0]
-            rates = measure(paths, args)
-            print_table(title, paths, rates, (before, os.getloadavg()[0]))
+            setup: dict[str, dict[str, float]] = {}
+            rates = measure(paths, args, setup)
+            print_table(title, paths, rates, (before, os.getloadavg()[0]), setup)
 
 
 if __name__ == "__main__":

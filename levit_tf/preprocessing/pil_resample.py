@@ -149,20 +149,24 @@ def _accumulate_rows(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.
 
     Pillow's C loop in int32: ``clip((2**21 + sum_k w[i, k] * x[starts[i] + k]) >> 22)``
     with ``starts`` (n,) and ``weights`` (n, K) from :func:`_coefficients`
-    (``K % TAP_CHUNK == 0``). Rows past ``L`` are clamped; their weights are 0. Each loop
-    step adds ``TAP_CHUNK`` taps, which XLA fuses into one loop over the (n, A, C) sums.
+    (``K % TAP_CHUNK == 0``). Rows past ``L`` are clamped; their weights are 0. Each step
+    adds ``TAP_CHUNK`` taps, which XLA fuses into one loop over the (n, A, C) sums; the
+    first step starts from the constant, so the sums are never filled separately.
     """
     last = tf.shape(x)[0] - 1
 
-    def step(tap: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def add_taps(first: tf.Tensor | int, acc: tf.Tensor) -> tf.Tensor:
         for k in range(TAP_CHUNK):
-            rows = tf.gather(x, tf.minimum(starts + (tap + k), last))
-            acc += tf.cast(rows, tf.int32) * weights[:, tap + k, tf.newaxis, tf.newaxis]
-        return tap + TAP_CHUNK, acc
+            rows = tf.gather(x, tf.minimum(starts + (first + k), last))
+            acc += tf.cast(rows, tf.int32) * weights[:, first + k, tf.newaxis, tf.newaxis]
+        return acc
 
-    shape = tf.concat([tf.shape(starts), tf.shape(x)[1:]], 0)
-    acc = tf.fill(shape, tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
-    _, acc = tf.while_loop(lambda tap, _: tap < tf.shape(weights)[1], step, (0, acc))
+    acc = add_taps(0, tf.constant(1 << (PRECISION_BITS - 1), tf.int32))
+    _, acc = tf.while_loop(
+        lambda tap, _: tap < tf.shape(weights)[1],
+        lambda tap, acc: (tap + TAP_CHUNK, add_taps(tap, acc)),
+        (TAP_CHUNK, acc),
+    )
     return tf.cast(_clip_levels(tf.bitwise.right_shift(acc, PRECISION_BITS)), tf.uint8)
 
 
