@@ -18,9 +18,12 @@ Pillow's ``libImaging/Resample.c``:
   ``ImagingResampleInner``); both rules are implemented.
 
 All coefficient arithmetic runs in float64 with the same operation order as
-the C code, so the fixed-point coefficients are identical; the integer
-accumulation is exact. Output pixels outside the resized image (when a crop
-is larger than the resized image) are 0, like Hugging Face's zero padding.
+the C code (ordinary TF ops), so the fixed-point coefficients are identical; the
+passes accumulate in int32 exactly like the C loop, as XLA kernels (``_pass``) on the
+input window padded to a :func:`shape_bucket` size, so XLA compiles a few kernels per
+size range instead of one per image shape. Output pixels outside the resized
+image (when a crop is larger than the resized image) are 0, like Hugging Face's
+zero padding.
 """
 
 from __future__ import annotations
@@ -180,26 +183,21 @@ def _clip_levels(x: tf.Tensor) -> tf.Tensor:
 @tf.function(jit_compile=True)
 def _transpose_hw(x: tf.Tensor) -> tf.Tensor:
     """(A, B, C) -> (B, A, C) as its own XLA kernel (fused into the gathers of a pass,
-    the transposed reads would be repeated for every tap)."""
+    the strided reads would be repeated for every tap)."""
     return tf.transpose(x, [1, 0, 2])
 
 
 @tf.function(jit_compile=True)
-def _first_pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """XLA kernel of :func:`_accumulate_rows`: (L, A, C) uint8 -> (n, A, C) uint8."""
-    return _accumulate_rows(x, starts, weights)
-
-
-@tf.function(jit_compile=True)
-def _second_pass(
-    t: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, transpose: bool, table: tf.Tensor | None
+def _pass(
+    x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, transpose: bool, table: tf.Tensor | None
 ) -> tf.Tensor:
-    """The pass along axis 1 of ``t`` (A, L, C) -> (n, A, C), or (A, n, C) if ``transpose``.
+    """XLA kernel of :func:`_accumulate_rows`: (L, A, C) uint8 -> (n, A, C), or (A, n, C)
+    if ``transpose`` (the last pass of the vertical-first order).
 
     With ``table`` (256 * C,) float32 the levels are mapped to ``table[level * C + c]``
     (rescale + normalize) in the same kernel; otherwise the result is uint8.
     """
-    out = _accumulate_rows(tf.transpose(t, [1, 0, 2]), starts, weights)
+    out = _accumulate_rows(x, starts, weights)
     if transpose:
         out = tf.transpose(out, [1, 0, 2])
     if table is None:
@@ -354,7 +352,7 @@ def _resize_crop(image, resized_hw, crop_hw, resample, pillow13, table) -> tf.Te
 
     The input rows / columns read by the crop are cut out and zero padded to a
     :func:`shape_bucket` size; the crop itself is padded to one unless it is a Python
-    int. The passes then run as XLA kernels compiled per bucket (see ``_first_pass``).
+    int. The passes then run as XLA kernels compiled per bucket (see ``_pass``).
     """
     image = _check_image(image)
     if pillow13 is None:
@@ -387,10 +385,12 @@ def _resize_crop(image, resized_hw, crop_hw, resample, pillow13, table) -> tf.Te
     sx = tf.maximum(x0 - first[1], 0)
 
     def horizontal_first() -> tf.Tensor:
-        return _second_pass(_first_pass(_transpose_hw(x), sx, wx), sy, wy, False, table)
+        tmp = _pass(_transpose_hw(x), sx, wx, False, None)  # (count_w, span_h, C)
+        return _pass(_transpose_hw(tmp), sy, wy, False, table)
 
     def vertical_first() -> tf.Tensor:
-        return _second_pass(_first_pass(x, sy, wy), sx, wx, True, table)
+        tmp = _pass(x, sy, wy, False, None)  # (count_h, span_w, C)
+        return _pass(_transpose_hw(tmp), sx, wx, True, table)
 
     if pillow13:
         vfirst = _vertical_first((in_h, in_w), (out_h, out_w))
