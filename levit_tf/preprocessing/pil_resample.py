@@ -188,18 +188,13 @@ def _transpose_hw(x: tf.Tensor) -> tf.Tensor:
 
 
 @tf.function(jit_compile=True)
-def _pass(
-    x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, transpose: bool, table: tf.Tensor | None
-) -> tf.Tensor:
-    """XLA kernel of :func:`_accumulate_rows`: (L, A, C) uint8 -> (n, A, C), or (A, n, C)
-    if ``transpose`` (the last pass of the vertical-first order).
+def _pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, table: tf.Tensor | None):
+    """XLA kernel of :func:`_accumulate_rows`: (L, A, C) uint8 -> (n, A, C).
 
     With ``table`` (256 * C,) float32 the levels are mapped to ``table[level * C + c]``
     (rescale + normalize) in the same kernel; otherwise the result is uint8.
     """
     out = _accumulate_rows(x, starts, weights)
-    if transpose:
-        out = tf.transpose(out, [1, 0, 2])
     if table is None:
         return out
     channels = tf.shape(out)[-1]
@@ -384,19 +379,20 @@ def _resize_crop(image, resized_hw, crop_hw, resample, pillow13, table) -> tf.Te
     sy = tf.maximum(y0 - first[0], 0)
     sx = tf.maximum(x0 - first[1], 0)
 
-    def horizontal_first() -> tf.Tensor:
-        tmp = _pass(_transpose_hw(x), sx, wx, False, None)  # (count_w, span_h, C)
-        return _pass(_transpose_hw(tmp), sy, wy, False, table)
-
-    def vertical_first() -> tf.Tensor:
-        tmp = _pass(x, sy, wy, False, None)  # (count_h, span_w, C)
-        return _pass(_transpose_hw(tmp), sx, wx, True, table)
-
     if pillow13:
+        # Vertical first = the same two kernels on the transposed window with the taps
+        # swapped, transposed back at the end (plain ops in the conds: a cond with kernel
+        # calls in both branches doubles the function instantiation time of a tf.data map).
         vfirst = _vertical_first((in_h, in_w), (out_h, out_w))
-        out = tf.cond(vfirst, vertical_first, horizontal_first)
-    else:
-        out = horizontal_first()
+        x, sx, wx, sy, wy = tf.cond(
+            vfirst,
+            lambda: (tf.transpose(x, [1, 0, 2]), sy, wy, sx, wx),
+            lambda: (x, sx, wx, sy, wy),
+        )
+    tmp = _pass(_transpose_hw(x), sx, wx, None)  # (count_w, span_h, C), h / w swapped if vfirst
+    out = _pass(_transpose_hw(tmp), sy, wy, table)  # (count_h, count_w, C)
+    if pillow13:
+        out = tf.cond(vfirst, lambda: tf.transpose(out, [1, 0, 2]), lambda: out)
     if None in static:
         out = out[: crop[0], : crop[1]]
     out.set_shape([*static, image.shape[-1]])
