@@ -91,6 +91,8 @@ def worker_keras_training_onednn(work: Path, preset: str, threads: int, runs: in
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
+    import levit_tf  # noqa: F401  (registers the Keras classes load_model needs)
+
     worker_keras_training(keras.saving.load_model(work / "model.keras"), runs, " oneDNN")
 
 
