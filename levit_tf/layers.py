@@ -17,6 +17,8 @@ from levit_tf.attention_bias import attention_bias_index, num_bias_offsets, quer
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # Keras convention: moving = momentum * moving + (1 - momentum) * batch
+#: Input dtypes TF's fused training BN takes (statistics in float32); float64 stays unfused.
+FUSED_BN_DTYPES = ("float16", "bfloat16", "float32")
 
 register = keras.saving.register_keras_serializable(package="levit_tf")
 
@@ -38,7 +40,8 @@ class TorchBatchNorm(layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable):
             return super().call(inputs, training=False)
-        if keras.backend.backend() == "tensorflow" and inputs.shape.rank is not None:
+        fusable = keras.backend.standardize_dtype(inputs.dtype) in FUSED_BN_DTYPES
+        if keras.backend.backend() == "tensorflow" and fusable and inputs.shape.rank is not None:
             return self._fused_training_call(inputs)
         x = ops.cast(inputs, backend_float(inputs.dtype))
         axes = list(range(len(x.shape) - 1))
@@ -67,8 +70,6 @@ class TorchBatchNorm(layers.BatchNormalization):
 
         rank = inputs.shape.rank
         x = inputs if rank == 4 else tf.reshape(inputs, [-1, 1, 1, inputs.shape[-1]])
-        if x.dtype not in (tf.float16, tf.bfloat16, tf.float32):
-            x = tf.cast(x, tf.float32)
         param = self.gamma.dtype
         y, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=tf.cast(self.gamma, param), offset=tf.cast(self.beta, param),

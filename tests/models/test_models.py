@@ -163,3 +163,38 @@ def test_batch_norm_statistics_update_like_pytorch():
     np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours.moving_mean, theirs.running_mean, rtol=1e-6)
     np.testing.assert_allclose(ours.moving_variance, theirs.running_var, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (2, 7, 7, 6)])
+def test_fused_batch_norm_training_matches_pytorch_with_gradients(shape):
+    """TF's fused training BN (float32) against torch: running stats and gradients."""
+    import torch
+
+    from levit_tf.layers import TorchBatchNorm
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(2.0, 3.0, size=shape).astype(np.float32)
+    upstream = rng.normal(size=shape).astype(np.float32)
+    gamma = rng.normal(1.0, 0.3, size=6).astype(np.float32)
+    beta = rng.normal(0.0, 0.3, size=6).astype(np.float32)
+    ours = TorchBatchNorm()
+    ours.build(shape)
+    ours.gamma.assign(gamma)
+    ours.beta.assign(beta)
+    x_tf = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_tf)
+        loss = tf.reduce_sum(ours(x_tf, training=True) * upstream)
+    grads = tape.gradient(loss, [x_tf, ours.gamma, ours.beta])
+
+    theirs = torch.nn.BatchNorm1d(6)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(gamma))
+        theirs.bias.copy_(torch.from_numpy(beta))
+    x_torch = torch.from_numpy(x).reshape(-1, 6).requires_grad_()
+    (theirs(x_torch) * torch.from_numpy(upstream).reshape(-1, 6)).sum().backward()
+    np.testing.assert_allclose(ours.moving_mean, theirs.running_mean, rtol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance, theirs.running_var, rtol=1e-6)
+    expected = [x_torch.grad.reshape(shape), theirs.weight.grad, theirs.bias.grad]
+    for got, want in zip(grads, expected, strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
