@@ -61,13 +61,19 @@ SCRIPT = textwrap.dedent('''
             loss = half_loss(part)
         grads.append(tape.gradient(loss, weights))
         moved.append([(np.array(bn.moving_mean), np.array(bn.moving_variance)) for bn in stats])
-    expected = [np.asarray(w) - lr * (np.asarray(a) + np.asarray(b)) / 2
-                for w, a, b in zip(weights, *grads)]
+    steps = [lr * (np.asarray(a) + np.asarray(b)) / 2 for a, b in zip(*grads)]
+    expected = [np.asarray(w) - step for w, step in zip(weights, steps)]
 
+    # float32 gradients of the first layers pass through ~20 training-mode BNs, whose backward
+    # cancels sums: reduction order (replicas run concurrently) moves them by ~1e-4 relative.
+    # A wrong replica semantics (global BN statistics, summed instead of averaged gradients)
+    # moves them by O(1) of the step, so the check is relative to each weight's step size.
     worst = 0.0
-    for w, e in zip(model.trainable_weights, expected):
-        np.testing.assert_allclose(np.asarray(w), e, rtol=1e-4, atol=1e-5, err_msg=w.path)
-        worst = max(worst, float(np.max(np.abs(np.asarray(w) - e))))
+    for w, e, step in zip(model.trainable_weights, expected, steps):
+        error = float(np.max(np.abs(np.asarray(w) - e)))
+        scale = float(np.max(np.abs(step)))
+        assert error <= 1e-3 * scale + 1e-7, (w.path, error, scale)
+        worst = max(worst, error)
     # BN running statistics: the mean of both replicas' updates, identical on both replicas
     mirrored = batch_norm_layers(model)
     for bn, first, second in zip(mirrored, *moved):
