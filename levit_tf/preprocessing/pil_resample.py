@@ -195,10 +195,13 @@ def _pass(x: tf.Tensor, starts: tf.Tensor, weights: tf.Tensor, table: tf.Tensor 
     (rescale + normalize) in the same kernel; otherwise the result is uint8.
     """
     out = _accumulate_rows(x, starts, weights)
-    if table is None:
-        return out
-    channels = tf.shape(out)[-1]
-    return tf.gather(table, tf.cast(out, tf.int32) * channels + tf.range(channels))
+    return out if table is None else lookup_levels(out, table)
+
+
+def lookup_levels(levels: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
+    """(..., C) uint8 levels -> ``table[level * C + c]``, ``table`` (256 * C,) float32."""
+    channels = tf.shape(levels)[-1]
+    return tf.gather(table, tf.cast(levels, tf.int32) * channels + tf.range(channels))
 
 
 def _bucket_table() -> list[int]:

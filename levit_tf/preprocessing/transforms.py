@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from levit_tf.preprocessing.config import LevitProcessorConfig
-from levit_tf.preprocessing.pil_resample import resize_crop_lookup
+from levit_tf.preprocessing.pil_resample import lookup_levels, resize_crop_lookup
 from levit_tf.preprocessing.sizing import resize_output_size_tf
 
 # Source channel for each RGB output channel, indexed by (input channels - 1):
@@ -114,10 +114,14 @@ def rescale_normalize(pixels: tf.Tensor, config: LevitProcessorConfig) -> tf.Ten
     return _lookup_normalize(pixels, config)
 
 
+def _flat_normalize_table(config: LevitProcessorConfig) -> tf.Tensor:
+    """:func:`normalize_table` as the flat (768,) float32 constant ``lookup_levels`` takes."""
+    return tf.constant(normalize_table(config).reshape(-1))
+
+
 def _lookup_normalize(levels: tf.Tensor, config: LevitProcessorConfig) -> tf.Tensor:
     """(..., 3) uint8 levels -> float32 via :func:`normalize_table`."""
-    table = tf.constant(normalize_table(config).reshape(-1))
-    return tf.gather(table, tf.cast(levels, tf.int32) * 3 + tf.constant([0, 1, 2], tf.int32))
+    return lookup_levels(levels, _flat_normalize_table(config))
 
 
 def preprocess_image(
@@ -135,10 +139,8 @@ def preprocess_image(
             if config.do_center_crop
             else None
         )
-        table = tf.constant(normalize_table(config).reshape(-1))
-        out = resize_crop_lookup(
-            image, (new_h, new_w), crop, config.resample, pillow13_pass_order, table
-        )
+        out = resize_crop_lookup(image, (new_h, new_w), crop, config.resample,
+                                 pillow13_pass_order, _flat_normalize_table(config))
     elif config.do_center_crop:
         crop = center_crop(image, config.crop_size["height"], config.crop_size["width"])
         out = rescale_normalize(crop, config)
