@@ -94,9 +94,10 @@ def test_train_pipeline_is_seeded_and_scale_augmented(report):
 
 def test_table_text(report):
     rows = [report.Row(224, 196, True, 0.95, zeroed=0.5, tflite_ms=2.0),
-            report.Row(160, 100, False, 0.9, 0.89, 0.4, 0.7, 0.96, 30.0, 1.0)]
+            report.Row(160, 100, False, 0.9, 0.89, 0.4, 0.7, 0.96, 30.0, 1.0, 5e-4)]
     text = report.format_table(rows, "trained here", 359)
-    assert "| 160 | 100 | 90.0% | 89.0% | 40.0% | 70.0% | 96.0% (30 s) | 1.00 | 0.0100 |" in text
+    assert ("| 160 | 100 | 90.0% | 89.0% | 40.0% | 70.0% | 96.0% (lr 0.0005, 30 s) | 1.00 | "
+            "0.0100 |") in text
     assert "| 224 (trained) | 196 | 95.0% (trained) | - | 50.0% | - | - | 2.00 | 0.0102 |" in text
     assert text.index("| 160 |") < text.index("| 224 (trained)")
 
