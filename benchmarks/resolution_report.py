@@ -9,7 +9,8 @@ was trained elsewhere, ``--model``), then rebuilds it at other sizes with ``chan
 - at each other size, before fine-tuning: tables resized bicubic / bilinear, zeroed, and
   "offsets kept" (each table cropped / edge-padded so that a token offset keeps its bias
   instead of a scaled one: the naive alternative to resizing),
-- after one epoch of fine-tuning at the new size (from the bicubic tables),
+- after one epoch of fine-tuning at the new size (from the bicubic tables), and, as a control,
+  after the same epoch at the train size (what the extra epoch gives with no size change),
 
 plus the float32 TFLite latency (XNNPACK, 1 thread, batch 1) at each size next to the first
 stage's token count. It prints a markdown table, writes it to ``benchmarks/results/
@@ -144,10 +145,16 @@ def train_dataset(sources: np.ndarray, labels: np.ndarray, size: int, batch_size
 # ----------------------------------------------------------------------------- tables
 
 
-def zero_tables(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` with every attention-bias table set to zero."""
+def copy_model(model: keras.Model) -> keras.Model:
+    """An uncompiled copy of a LeViT model (same config and weights)."""
     copy = type(model)(model.config)
     copy.set_weights(model.get_weights())
+    return copy
+
+
+def zero_tables(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` with every attention-bias table set to zero."""
+    copy = copy_model(model)
     for layer in attention_layers(copy):
         layer.attention_biases.assign(np.zeros(layer.attention_biases.shape, np.float32))
     return copy
@@ -289,6 +296,8 @@ def best_finetune(trained: keras.Model, splits: Splits, size: int,
     runs = []
     for lr in args.finetune_lr:
         model = change_resolution(trained, size, "bicubic")
+        if model is trained:  # the train size: the control run, on a copy
+            model = copy_model(trained)
         seconds = finetune_one_epoch(model, splits, size, lr, args)
         runs.append(FineTune(lr, accuracy(model, *splits.eval_pixels("val", size)),
                              accuracy(model, *splits.eval_pixels("test", size)), seconds, model))
@@ -369,7 +378,9 @@ def format_table(rows: list[Row], origin: str, test_images: int) -> str:
             f"{per_token} |")
     lines.append(f"\nTest accuracy on the digits ({test_images} held-out images, never used "
                  f"for training or choosing settings); {origin}. Other sizes: that model "
-                 "rebuilt with change_resolution (fine-tuning starts from the bicubic tables).")
+                 "rebuilt with change_resolution (fine-tuning starts from the bicubic tables). "
+                 "The fine-tuning epoch at the train size is a control: what one more epoch "
+                 "through the eval transform gives with no size change.")
     return "\n".join(lines)
 
 
@@ -396,6 +407,9 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
             bars.text(x, v + 0.5, f"{v:.0f}", ha="center", fontsize=7)
     bars.axhline(100 * trained.bicubic, color="k", ls="--",
                  label=f"{trained.size} px, trained ({percent(trained.bicubic)})")
+    if trained.finetuned is not None:
+        bars.axhline(100 * trained.finetuned, color="k", ls="-.", lw=0.8,
+                     label=f"{trained.size} px, +1 epoch control ({percent(trained.finetuned)})")
     bars.axhline(100 * trained.zeroed, color="grey", ls=":",
                  label=f"{trained.size} px, tables zeroed ({percent(trained.zeroed)})")
     bars.set_xticks(range(len(others)), [f"{r.size} px ({r.tokens} tokens)" for r in others])
@@ -444,6 +458,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--finetune-lr", type=float, nargs="+", default=[2e-4, 5e-4, 1e-3],
                         help="peak lrs tried for the one fine-tuning epoch at each size; the "
                              "table reports the one with the best validation accuracy")
+    parser.add_argument("--no-control", dest="control", action="store_false",
+                        help="skip the control: the same fine-tuning epoch at the train size")
     parser.add_argument("--latency-runs", type=int, default=50)
     parser.add_argument("--save", default="out/levit-digits-224.keras", metavar="MODEL.keras",
                         help="where the trained model goes ('' = not saved)")
@@ -484,6 +500,13 @@ def main() -> None:
     largest = max(float(np.abs(np.asarray(layer.attention_biases)).max())
                   for layer in attention_layers(trained))
     print(f"largest learned attention bias: {largest:.3f} (tables start at zero)", flush=True)
+    if args.control:
+        control = best_finetune(trained, splits, args.train_size, args)
+        rows[0].finetuned, rows[0].finetune_seconds = control.test, control.seconds
+        rows[0].finetune_lr = control.lr
+        print(f"  control, {args.train_size} px after the same epoch: {percent(control.test)} "
+              f"(lr {control.lr:g} chosen on validation: {percent(control.validation)})",
+              flush=True)
     for size in args.eval_sizes:
         rows.append(evaluate_size(trained, splits, size, args))
     for size in args.latency_sizes:
