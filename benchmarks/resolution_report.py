@@ -404,7 +404,8 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
         positions = [j + (i - 2) * width for j in range(len(others))]
         bars.bar(positions, values, width, label=label)
         for x, v in zip(positions, values, strict=True):
-            bars.text(x, v + 0.5, f"{v:.0f}", ha="center", fontsize=7)
+            bars.text(x, v + 0.5, f"{v:.0f}", ha="center", fontsize=7, zorder=3,
+                      bbox=dict(facecolor="white", edgecolor="none", pad=0.3))
     bars.axhline(100 * trained.bicubic, color="k", ls="--",
                  label=f"{trained.size} px, trained ({percent(trained.bicubic)})")
     if trained.finetuned is not None:
