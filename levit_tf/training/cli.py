@@ -35,7 +35,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     add("--out", required=True, metavar="DIR", help="run directory (created; resumed if it "
         "holds an interrupted run)")
     add("--image-size", type=int, default=None, metavar="S",
-        help="input size, a multiple of 16 (presets only; default 224 or the checkpoint's)")
+        help="input size, a multiple of 16 (default 224 or the checkpoint's; a checkpoint of "
+        "another size gets its attention-bias tables resized)")
     add("--batch-size", type=int, default=64, metavar="B")
     add("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
     add("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default 0.05)")
