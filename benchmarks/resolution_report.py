@@ -42,15 +42,17 @@ Recipe: AdamW (weight decay 0.05, none on the bias tables), batch 32, lr 2e-3, l
 0.1, both heads on the labels, linear warmup (3 epochs) + cosine, 60 epochs (30 left the model
 under-fitted under this augmentation: 95.4% validation against 99.1%). Fine-tuning at a new
 size: one epoch on the train split through that size's eval transform (FixRes fine-tunes at
-the test size with test-time preprocessing: with the training augmentation, one epoch moved
-accuracy by several points either way), peak lr from ``--finetune-lr`` chosen per size on the
+the test size with test-time preprocessing; in trial runs one epoch with the training
+augmentation fell short of the train-size accuracy, at 288 even below the unfine-tuned
+model), peak lr from ``--finetune-lr`` chosen per size on the
 validation split, 10% warmup + cosine, starting from the bicubic tables.
 ``--table-lr-multiplier`` gives the bias tables a larger lr: with Adam a zero-initialized table
-moves about lr x steps at most, so in short runs at the plain lr (multiplier 1) the tables
-stayed below 0.2 and zeroing them changed nothing (91.9% either way at 224), which makes the
-resize untestable; a released LeViT's tables, after 1000 ImageNet epochs, are far larger. The
-default, x20 (chosen on the validation split: 94.0% against 91.7% at x1), gives tables up to ~5
-that are worth ~15 points of test accuracy at 224.
+moves about lr x steps at most, so in a short run at the plain lr (multiplier 1; an earlier
+30-epoch recipe) the tables stayed below 0.2 and zeroing them changed nothing (91.9% either
+way at 224), which makes the resize untestable; a released LeViT's tables, after 1000 ImageNet
+epochs, are far larger. The default, x20 (chosen on the validation split with that recipe:
+94.0% against 91.7% at x1), gives tables up to ~5 that are worth ~15 points of test accuracy at
+224 with this one.
 """
 
 from __future__ import annotations
