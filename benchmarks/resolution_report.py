@@ -284,6 +284,8 @@ def finetune_one_epoch(model: keras.Model, splits: Splits, size: int, lr: float,
 
 @dataclass
 class FineTune:
+    """One fine-tuning run: its peak lr, accuracies, seconds and the fine-tuned model."""
+
     lr: float
     validation: float
     test: float
