@@ -243,11 +243,11 @@ def accuracy(model: keras.Model, pixels: np.ndarray, labels: np.ndarray,
     return float(np.mean(predictions == labels))
 
 
-def train(splits: Splits, sources: np.ndarray, args: argparse.Namespace
-          ) -> tuple[keras.Model, float]:
+def train(splits: Splits, args: argparse.Namespace) -> tuple[keras.Model, float]:
     """The digits LeViT trained from scratch at ``args.train_size`` (seeded)."""
     keras.utils.set_random_seed(SEED)
     size = args.train_size
+    sources = train_sources(splits.train_images, args.pad)
     data = train_dataset(sources, splits.train_labels, size, args.batch_size, SEED,
                          tuple(args.crop_scale))
     steps = args.epochs * int(data.cardinality())
@@ -478,7 +478,6 @@ def main() -> None:
     tf.get_logger().setLevel("ERROR")  # per-model tf.function retracing notices
     start = time.perf_counter()
     splits = Splits.make()
-    sources = train_sources(splits.train_images, args.pad)
     print(f"digits: {len(splits.train_labels)} train / {len(splits.val_labels)} validation / "
           f"{len(splits.test_labels)} test", flush=True)
     if args.model:
@@ -486,14 +485,12 @@ def main() -> None:
         args.train_size = trained.config.image_hw[0]
         origin = f"model {args.model} ({args.train_size} px)"
     else:
-        trained, seconds = train(splits, sources, args)
+        trained, seconds = train(splits, args)
         origin = (f"trained at {args.train_size} px from scratch for {args.epochs} epochs "
                   f"(bias-table lr x{args.table_lr_multiplier:g}) in {seconds:.0f} s")
         if args.save:
             Path(args.save).parent.mkdir(parents=True, exist_ok=True)
-            plain = type(trained)(trained.config)  # uncompiled: loads without this script
-            plain.set_weights(trained.get_weights())
-            plain.save(args.save)
+            copy_model(trained).save(args.save)  # uncompiled: loads without this script
             print(f"saved {args.save}", flush=True)
     test = splits.eval_pixels("test", args.train_size)
     rows = [Row(args.train_size, tokens(args.train_size), True, accuracy(trained, *test),
