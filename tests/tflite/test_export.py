@@ -4,6 +4,7 @@ model; uint8 input; signature and labels; bad input."""
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -43,13 +44,18 @@ def digits_images(image_size: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def trained_model():
-    """A small LeViT trained for 8 epochs on the digits at 64 px (real data, ~95% held out)."""
+    """A small LeViT trained for 16 epochs on the digits at 64 px (real data, 96-98% held out).
+
+    Seeded: unseeded, the initialisation (and so the int8 fidelity) varied from run to run, and
+    8 epochs left some runs at 86-89% with near-tied logits that int8 flipped. Over seeds 0-5
+    this recipe gave 96.2-97.7% accuracy, int8 top-1 agreement >= 99.0%, cosine >= 0.9977."""
+    keras.utils.set_random_seed(0)
     images, labels = digits_images(64)
     order = np.random.default_rng(0).permutation(len(labels))
     images, labels = images[order], labels[order]
     config = LevitConfig(**{**SMALL, "num_labels": 10, "image_size": 64})
     model = LevitForImageClassificationWithTeacher(config)
-    epochs, batches = 8, 28
+    epochs, batches = 16, 28
     optimizer = tf.keras.optimizers.Adam(
         tf.keras.optimizers.schedules.CosineDecay(3e-3, epochs * batches))
     dataset = tf.data.Dataset.from_tensor_slices((images[:1400], labels[:1400]))
@@ -69,7 +75,7 @@ def trained_model():
     held_out = images[1400:]
     accuracy = np.mean(np.argmax(model.predict(held_out, verbose=0)["logits"], 1)
                        == labels[1400:])
-    assert accuracy > 0.85, f"digits model only reached {accuracy:.2%}"
+    assert accuracy > 0.94, f"digits model only reached {accuracy:.2%}"
     return model, images[:300], held_out
 
 
@@ -113,8 +119,8 @@ def test_int8_on_a_trained_model(trained_model, tmp_path):
     # benchmark measures against the >= 99% goal)
     for result in (plain, mixed):
         agreement = fidelity(reference, TFLiteModel(result.path)(held_out))
-        assert agreement.top1_agreement >= 0.95, (result.path.name, agreement)
-        assert agreement.cosine_similarity >= 0.99, (result.path.name, agreement)
+        assert agreement.top1_agreement >= 0.98, (result.path.name, agreement)
+        assert agreement.cosine_similarity >= 0.995, (result.path.name, agreement)
     # plain int8 leaves softmax / hardswish / attention matmuls to builtin kernels; keeping
     # those in float puts the whole graph inside XNNPACK
     assert set(xnnpack_coverage(plain.path).builtin_ops) & set(ATTENTION_FLOAT_OPS)
