@@ -1,0 +1,48 @@
+"""The helpers of benchmarks/matmul_floor.py (the timing itself is a benchmark): the matmul
+skeleton keeps every matmul and convolution and drops everything else, the patch is undone
+afterwards, and the table's arithmetic."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from levit_tf.tflite import export, xnnpack_coverage
+
+from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from tests.models.test_models import SMALL, randomize
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "matmul_floor.py"
+MATMULS = ("FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL")
+
+
+@pytest.fixture(scope="module")
+def floor():
+    spec = importlib.util.spec_from_file_location("matmul_floor", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_skeleton_keeps_the_matmuls_only(floor, tmp_path):
+    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=3)
+    full = xnnpack_coverage(export(model, tmp_path / "full.tflite").path).total_ops
+    with floor.matmuls_only():
+        skeleton = xnnpack_coverage(export(model, tmp_path / "skeleton.tflite").path).total_ops
+    again = xnnpack_coverage(export(model, tmp_path / "again.tflite").path).total_ops
+    assert {op: skeleton[op] for op in MATMULS} == {op: full[op] for op in MATMULS}
+    for dropped in ("SOFTMAX", "HARD_SWISH", "SUB"):
+        assert full[dropped] and not skeleton[dropped], dropped
+    assert again == full  # the patch is undone on exit
+
+
+def test_table_gives_the_room_the_goal_leaves(floor):
+    results = {1: {"levit-tf": 9.0, "matmul skeleton": 8.5, "litert-torch": 10.0},
+               2: {"levit-tf": 5.0, "matmul skeleton": 4.6, "litert-torch": 5.0}}
+    table = floor.format_table(results, "levit-128S", 0.9)
+    assert "8.50 (0.850x)" in table and "4.50" in table  # 2T goal: 0.9 x 5.0
+    assert "1 thread(s): the goal leaves +0.50 ms" in table and "spends 0.50 ms" in table
+    assert "2 thread(s): the goal leaves -0.10 ms" in table and "spends 0.40 ms" in table
