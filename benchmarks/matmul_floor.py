@@ -1,19 +1,21 @@
-"""How close can a float32 TFLite LeViT get to a latency goal? The matmul-only floor.
+"""How close can a TFLite LeViT get to a latency goal? The matmul-only floor.
 
-    python benchmarks/matmul_floor.py [--preset levit-128S] [--rounds 7] [--runs 50]
+    python benchmarks/matmul_floor.py [--preset levit-128S] [--modes float32 dynamic]
 
-Exports three float32 graphs of the same randomized weights and times them interleaved under
-XNNPACK at 1 and 2 threads (fastest median of ``--rounds`` rounds of ``--runs`` invokes):
+Exports, from the same randomized weights, in each of ``--modes``:
 
-- ``levit-tf``: the folded model, as ``levit_tf.tflite.export`` writes it;
-- ``matmul skeleton``: the same graph with every op that is not a matmul or convolution taken
-  out (hardswish, softmax, the attention-bias SUB, the residual ADDs), keeping only the reshapes,
+- ``levit-tf MODE``: the folded model, as ``levit_tf.tflite.export`` writes it;
+- ``skeleton MODE``: the same graph with every op that is not a matmul or convolution taken out
+  (hardswish, softmax, the attention-bias SUB, the residual ADDs), keeping only the reshapes,
   transposes and slices that feed the batched matmuls. It computes nothing useful: it is the
   time of LeViT's FULLY_CONNECTED / CONV_2D / BATCH_MATMUL work alone, a floor for any graph
-  that does that work with these kernels;
-- ``litert-torch``: litert-torch's conversion of the same timm weights (needs ``make peers``).
+  that does that work with these kernels. (No int8 skeleton: without softmax and
+  normalization its activations overflow float32, which calibration cannot quantize.)
 
-The table gives each latency as a ratio to litert-torch's and the latency a goal ratio asks for.
+and ``litert-torch float32``, litert-torch's conversion of the same timm weights (needs
+``make peers``). All are timed interleaved under XNNPACK at 1 and 2 threads (fastest median of
+``--rounds`` rounds of ``--runs`` invokes); the table gives each latency and its ratio to
+litert-torch's.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from levit_tf import inference
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 TIMM_NAMES = {"levit-128S": "levit_128s", "levit-256": "levit_256"}
+PEER = "litert-torch float32"
 
 
 def _attention_matmuls_only(self: inference.FoldedAttention, x):
@@ -71,7 +74,7 @@ def matmuls_only() -> Iterator[None]:
         inference.FoldedAttention.call, inference.FoldedMLP.call, ops.hard_swish = saved
 
 
-def prepare(work: Path, preset: str) -> dict[str, Path]:
+def prepare(work: Path, preset: str, modes: list[str]) -> dict[str, Path]:
     import safetensors.torch
     import torch
     from levit_tf.converters import load_pretrained
@@ -82,16 +85,18 @@ def prepare(work: Path, preset: str) -> dict[str, Path]:
     torch.save(timm.state_dict(), work / "timm_state.pt")
     safetensors.torch.save_file(timm.state_dict(), work / "timm.safetensors")
     model = load_pretrained(work / "timm.safetensors")
-    paths = {"levit-tf": export(model, work / "levit-tf.tflite").path}
-    with matmuls_only():
-        paths["matmul skeleton"] = export(model, work / "skeleton.tflite").path
+    paths = {}
+    for mode in tqdm(modes, desc="exporting", unit="mode", leave=False):
+        paths[f"levit-tf {mode}"] = export(model, work / f"levit-tf-{mode}.tflite", mode).path
+        with matmuls_only():
+            paths[f"skeleton {mode}"] = export(model, work / f"skeleton-{mode}.tflite", mode).path
     if PEERS_PYTHON.exists():
         peer = work / "litert-torch.tflite"
         subprocess.run([str(PEERS_PYTHON), str(ROOT / "benchmarks" / "peers" /
                         "litert_torch_convert.py"), TIMM_NAMES[preset],
                         str(work / "timm_state.pt"), str(peer)],
                        check=True, capture_output=True, timeout=900)
-        paths["litert-torch"] = peer
+        paths[PEER] = peer
     return paths
 
 
@@ -107,25 +112,24 @@ def time_interleaved(paths: dict[str, Path], threads: int, rounds: int, runs: in
     return best
 
 
-def format_table(results: dict[int, dict[str, float]], preset: str, goal: float) -> str:
+def format_table(results: dict[int, dict[str, float]], preset: str) -> str:
+    """results: {threads: {graph name: ms}} -> the table and, per mode, the matmul floor."""
     names = list(next(iter(results.values())))
-    peer = "litert-torch" if "litert-torch" in names else None
-    lines = [f"{preset}: float32 TFLite under XNNPACK, batch 1 (ms; ratio to litert-torch)",
-             f"{'graph':<18}" + "".join(f"{f'{t} thread(s)':>22}" for t in results)]
+    peer = PEER if PEER in names else None
+    lines = [f"{preset}: TFLite under XNNPACK, batch 1 (ms; ratio to litert-torch's float32)",
+             f"{'graph':<22}" + "".join(f"{f'{t} thread(s)':>22}" for t in results)]
     for name in names:
         cells = []
         for latencies in results.values():
             ratio = f" ({latencies[name] / latencies[peer]:.3f}x)" if peer else ""
             cells.append(f"{latencies[name]:.2f}{ratio}")
-        lines.append(f"{name:<18}" + "".join(f"{cell:>22}" for cell in cells))
-    if peer:
-        lines.append(f"{f'goal {goal}x':<18}" + "".join(
-            f"{latencies[peer] * goal:>22.2f}" for latencies in results.values()))
+        lines.append(f"{name:<22}" + "".join(f"{cell:>22}" for cell in cells))
+    for mode in (name.removeprefix("skeleton ") for name in names if name.startswith("skeleton")):
         for threads, latencies in results.items():
-            room = latencies[peer] * goal - latencies["matmul skeleton"]
-            lines.append(f"{threads} thread(s): the goal leaves {room:+.2f} ms for everything "
-                         f"that is not a matmul; levit-tf spends "
-                         f"{latencies['levit-tf'] - latencies['matmul skeleton']:.2f} ms on it")
+            floor, ours = latencies[f"skeleton {mode}"], latencies[f"levit-tf {mode}"]
+            share = f"{floor / latencies[peer]:.3f}x litert-torch's model; " if peer else ""
+            lines.append(f"{mode}, {threads} thread(s): the matmul work alone takes {floor:.2f} "
+                         f"ms = {share}the rest of levit-tf's graph adds {ours - floor:.2f} ms")
     return "\n".join(lines)
 
 
@@ -134,17 +138,18 @@ def main() -> None:
     parser.add_argument("--preset", default="levit-128S", choices=sorted(TIMM_NAMES))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--goal", type=float, default=0.9, help="latency ratio to the peer")
+    parser.add_argument("--modes", nargs="+", default=["float32"],
+                        choices=["float32", "float16", "dynamic"])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        paths = prepare(Path(work), args.preset)
+        paths = prepare(Path(work), args.preset, args.modes)
         results = {threads: time_interleaved(paths, threads, args.rounds, args.runs)
                    for threads in (1, 2)}
-    table = format_table(results, args.preset, args.goal)
+    table = format_table(results, args.preset)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"matmul_floor_{args.preset}.txt").write_text(table + "\n")
+    (args.out / f"matmul_floor_{args.preset}_{'_'.join(args.modes)}.txt").write_text(table + "\n")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,14 @@ def test_skeleton_keeps_the_matmuls_only(floor, tmp_path):
     assert again == full  # the patch is undone on exit
 
 
-def test_table_gives_the_room_the_goal_leaves(floor):
-    results = {1: {"levit-tf": 9.0, "matmul skeleton": 8.5, "litert-torch": 10.0},
-               2: {"levit-tf": 5.0, "matmul skeleton": 4.6, "litert-torch": 5.0}}
-    table = floor.format_table(results, "levit-128S", 0.9)
-    assert "8.50 (0.850x)" in table and "4.50" in table  # 2T goal: 0.9 x 5.0
-    assert "1 thread(s): the goal leaves +0.50 ms" in table and "spends 0.50 ms" in table
-    assert "2 thread(s): the goal leaves -0.10 ms" in table and "spends 0.40 ms" in table
+def test_table_gives_each_modes_matmul_floor(floor):
+    results = {1: {"levit-tf float32": 9.0, "skeleton float32": 8.5, "levit-tf dynamic": 8.0,
+                   "skeleton dynamic": 7.0, "litert-torch float32": 10.0},
+               2: {"levit-tf float32": 5.0, "skeleton float32": 4.6, "levit-tf dynamic": 4.5,
+                   "skeleton dynamic": 4.0, "litert-torch float32": 5.0}}
+    table = floor.format_table(results, "levit-128S")
+    assert "8.50 (0.850x)" in table and "4.00 (0.800x)" in table
+    assert ("float32, 1 thread(s): the matmul work alone takes 8.50 ms = 0.850x litert-torch's "
+            "model; the rest of levit-tf's graph adds 0.50 ms") in table
+    assert "dynamic, 2 thread(s): the matmul work alone takes 4.00 ms = 0.800x" in table
+    assert "graph adds 1.00 ms" in table  # dynamic, 1 thread
