@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (timm needs it importable, see tests/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 
-.PHONY: venv test lint clean bench peers demo
+.PHONY: venv test lint clean bench floors peers demo
 
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ peers: .venv-peers/bin/python
 bench: venv peers
 	$(PIP_INSTALL) -e ".[test,bench]"
 	$(BIN)/python benchmarks/speed.py
+
+# Where the time goes and what no graph change can beat: the training step by op category
+# (TF profiler vs torch.profiler) and the matmul-only TFLite skeleton (~10 min).
+floors: venv peers
+	$(PIP_INSTALL) -e ".[test,bench]"
+	for preset in levit-128S levit-256; do \
+		$(BIN)/python benchmarks/profile_training.py --preset $$preset || exit 1; \
+		$(BIN)/python benchmarks/matmul_floor.py --preset $$preset --modes float32 dynamic \
+			|| exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .venv-peers build *.egg-info
