@@ -75,6 +75,8 @@ def matmuls_only() -> Iterator[None]:
 
 
 def prepare(work: Path, preset: str, modes: list[str]) -> dict[str, Path]:
+    """Writes every graph into ``work``: {graph name: .tflite path}. The skeleton's matmul op
+    counts equal the full graph's (tests/tflite/test_matmul_floor.py keeps them in step)."""
     import safetensors.torch
     import torch
     from levit_tf.converters import load_pretrained
