@@ -3,26 +3,17 @@ offset-kept tables, zeroed tables, the seeded scale-augmented digits pipeline, t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.resolution import attention_layers
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "resolution_report.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("resolution_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("resolution_report")
 
 
 @pytest.fixture(scope="module")

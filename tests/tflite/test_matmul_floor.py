@@ -4,27 +4,19 @@ afterwards, and the table's arithmetic."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 from levit_tf.tflite import export, xnnpack_coverage
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from tests.benchmark_scripts import load_benchmark
 from tests.models.test_models import SMALL, randomize
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "matmul_floor.py"
 MATMULS = ("FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL")
 
 
 @pytest.fixture(scope="module")
 def floor():
-    spec = importlib.util.spec_from_file_location("matmul_floor", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("matmul_floor")
 
 
 def test_skeleton_keeps_the_matmuls_only(floor, tmp_path):

@@ -3,23 +3,15 @@ categories, reading op times from a real TF profile, the bound in the report."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import tensorflow as tf
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_training.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profiler():
-    spec = importlib.util.spec_from_file_location("profile_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("profile_training")
 
 
 @pytest.mark.parametrize("op,category", [
