@@ -44,17 +44,8 @@ PEER = "litert-torch float32"
 
 def _attention_matmuls_only(self: inference.FoldedAttention, x):
     """FoldedAttention.call with the bias, softmax, hardswish and residual taken out."""
-    d, v, h = self.key_dim, self.value_dim, self.num_heads
-    if self.stride == 1:
-        qkv = ops.reshape(self.queries_keys_values(x), (-1, self.num_keys, h, 2 * d + v))
-        query, key, value = qkv[..., :d], qkv[..., d: 2 * d], qkv[..., 2 * d:]
-    else:
-        kv = ops.reshape(self.keys_values(x), (-1, self.num_keys, h, d + v))
-        key, value = kv[..., :d], kv[..., d:]
-        query = ops.reshape(self.queries(self.subsample(x)), (-1, self.num_queries, h, d))
-    scores = ops.matmul(ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))
-    out = ops.matmul(scores, ops.transpose(value, (0, 2, 1, 3)))
-    return self.projection(ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, h * v)))
+    query, key_t, value = self.split_heads(x)
+    return self.projection(self.merge_heads(ops.matmul(ops.matmul(query, key_t), value)))
 
 
 def _mlp_matmuls_only(self: inference.FoldedMLP, x):

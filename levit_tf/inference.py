@@ -131,6 +131,13 @@ class FoldedAttention(layers.Layer):
             trainable=False, name="negated_attention_bias")
 
     def call(self, x):
+        query, key_t, value = self.split_heads(x)
+        weights = ops.softmax(ops.matmul(query, key_t) - self.negated_attention_bias, axis=-1)
+        out = self.projection(ops.hard_swish(self.merge_heads(ops.matmul(weights, value))))
+        return x + out if self.stride == 1 else out  # self-attention is residual
+
+    def split_heads(self, x):
+        """(B*N, C) -> query (B, h, N_q, d), transposed key (B, h, d, N), value (B, h, N, v)."""
         d, v, h = self.key_dim, self.value_dim, self.num_heads
         if self.stride == 1:
             qkv = ops.reshape(self.queries_keys_values(x), (-1, self.num_keys, h, 2 * d + v))
@@ -139,12 +146,12 @@ class FoldedAttention(layers.Layer):
             kv = ops.reshape(self.keys_values(x), (-1, self.num_keys, h, d + v))
             key, value = kv[..., :d], kv[..., d:]
             query = ops.reshape(self.queries(self.subsample(x)), (-1, self.num_queries, h, d))
-        scores = ops.matmul(ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))
-        weights = ops.softmax(scores - self.negated_attention_bias, axis=-1)
-        out = ops.matmul(weights, ops.transpose(value, (0, 2, 1, 3)))
-        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, h * v))
-        out = self.projection(ops.hard_swish(out))
-        return x + out if self.stride == 1 else out  # self-attention is residual
+        return (ops.transpose(query, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)),
+                ops.transpose(value, (0, 2, 1, 3)))
+
+    def merge_heads(self, out):
+        """(B, h, N_q, v) -> (B*N_q, h*v), token-major again for the projection."""
+        return ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, self.num_heads * self.value_dim))
 
     def subsample(self, x):
         """(B*H*W, C) -> (B*N_q, C): every stride-th row and column, using only unit-stride
