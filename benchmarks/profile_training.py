@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-RUNTIMES = ("keras", "keras oneDNN", "pytorch eager")
 CATEGORIES = ("matmul / conv", "batch norm", "softmax", "elementwise", "data movement",
               "optimizer", "other")
 # op names (TF op types, or aten op names without "aten::") -> category, first match wins
@@ -134,9 +133,9 @@ def worker_torch(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     import transformers
 
-    from levit_tf.testing.torch_reference import hf_model
+    from levit_tf.testing.torch_reference import hf_config
 
-    config = hf_model(args.preset, seed=0).config
+    config = hf_config(args.preset)
     model = transformers.LevitForImageClassification(config).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(args.batch, 3, 224, 224)
