@@ -25,8 +25,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from speed import median_ms  # sibling script: python puts benchmarks/ on sys.path
 
 CATEGORIES = ("matmul / conv", "batch norm", "softmax", "elementwise", "data movement",
               "optimizer", "other")
@@ -51,17 +52,6 @@ def categorize(op: str) -> str:
         if re.search(pattern, name):
             return category
     return "other"
-
-
-def _median_step_ms(step, warmup: int, runs: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * sorted(times)[len(times) // 2]
 
 
 def _emit(runtime: str, step_ms: float, op_ms: dict[str, float]) -> None:
@@ -95,7 +85,7 @@ def worker_keras(args: argparse.Namespace) -> None:
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    step_ms = _median_step_ms(lambda: step().numpy(), warmup=3, runs=args.runs)
+    step_ms = median_ms(lambda: step().numpy(), warmup=3, runs=args.runs)
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
         for _ in range(args.profile_steps):
@@ -147,7 +137,7 @@ def worker_torch(args: argparse.Namespace) -> None:
         loss.backward()
         optimizer.step()
 
-    step_ms = _median_step_ms(step, warmup=3, runs=args.runs)
+    step_ms = median_ms(step, warmup=3, runs=args.runs)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         for _ in range(args.profile_steps):
             step()
