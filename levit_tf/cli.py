@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from levit_tf.cli_errors import UserError
+from levit_tf.resolution import image_size_argument
 
 EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
@@ -38,16 +39,6 @@ VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli")
 
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _image_size(text: str) -> int | tuple[int, int]:
-    """argparse type of --image-size: '256' or '192x256'."""
-    from levit_tf.resolution import parse_image_size
-
-    try:
-        return parse_image_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -194,13 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="new number of labels (use with --ignore-mismatched-sizes)")
     convert.add_argument("--ignore-mismatched-sizes", action="store_true",
                          help="start weights whose shape differs (e.g. new heads) fresh")
-    convert.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW",
+    convert.add_argument("--image-size", type=image_size_argument, default=None, metavar="N|HxW",
                          help="input size to build for, e.g. 256 or 192x256 (height x width, "
                               "multiples of 16); the attention-bias tables are resized from "
                               "the checkpoint's size (default: the checkpoint's size)")
     convert.add_argument("--bias-interpolation", choices=["bicubic", "bilinear"],
                          default="bicubic", help="how --image-size resizes the bias tables")
-    convert.add_argument("--source-image-size", type=_image_size, default=None, metavar="N|HxW",
+    convert.add_argument("--source-image-size", type=image_size_argument, default=None,
+                         metavar="N|HxW",
                          help="size a checkpoint without config.json was trained at, when its "
                               "bias tables fit several (non-square checkpoints)")
     convert.set_defaults(handler=cmd_convert)

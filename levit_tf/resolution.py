@@ -13,6 +13,7 @@ else in LeViT depends on the resolution: the other weights are copied unchanged.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from collections.abc import Sequence
@@ -25,6 +26,9 @@ from levit_tf.attention_bias import INTERPOLATION_MODES, resize_bias_table
 from levit_tf.configuration_levit import LevitConfig
 
 logger = logging.getLogger("levit_tf.resolution")
+
+#: An input size: S (square) or (height, width), multiples of 16.
+ImageSize = int | tuple[int, int]
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX,]\s*(\d+)\s*)?$")
 
@@ -65,6 +69,20 @@ def image_hw(size: int | Sequence[int]) -> tuple[int, int]:
 
 def format_hw(hw: tuple[int, int]) -> str:
     return f"{hw[0]}x{hw[1]}"
+
+
+def format_size(size: int | Sequence[int]) -> str:
+    """'224' for a square size, '192x256' (height x width) otherwise."""
+    height, width = image_hw(size)
+    return str(height) if height == width else format_hw((height, width))
+
+
+def image_size_argument(text: str) -> int | tuple[int, int]:
+    """argparse ``type`` of the CLI's ``--image-size``: '256' or '192x256'."""
+    try:
+        return parse_image_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def check_mode(mode: str) -> str:
@@ -155,5 +173,5 @@ def change_resolution(model: Any, image_size: int | Sequence[int],
     return resized
 
 
-__all__ = ["GridChange", "attention_layers", "change_resolution", "image_hw",
-           "parse_image_size"]
+__all__ = ["GridChange", "ImageSize", "attention_layers", "change_resolution", "format_size",
+           "image_hw", "image_size_argument", "parse_image_size"]

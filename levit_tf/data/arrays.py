@@ -16,14 +16,15 @@ def array_dataset(
     images: np.ndarray | Sequence[np.ndarray],
     labels: np.ndarray | Sequence[int],
     *,
-    image_size: int = 224,
+    image_size: int | tuple[int, int] = 224,
     training: bool = False,
     batch_size: int | None = 32,
     seed: int | None = None,
     shuffle: bool | None = None,
     **pipeline_kwargs: Any,
 ) -> tf.data.Dataset:
-    """(float32 (S, S, 3), int32 label) pipeline from uint8 images.
+    """(float32 (S, S, 3), int32 label) pipeline from uint8 images ((H, W, 3) for an
+    ``image_size`` (H, W)).
 
     ``images`` is a (N, H, W[, C]) array or a list of (H, W[, C]) arrays of any sizes
     (uint8, uint16 or bool; C in 1..4). ``labels`` has N integer entries.

@@ -41,7 +41,7 @@ def list_image_folder(root: str | os.PathLike) -> tuple[list[str], list[int], li
 def image_folder_dataset(
     root: str | os.PathLike,
     *,
-    image_size: int = 224,
+    image_size: int | tuple[int, int] = 224,
     training: bool = False,
     batch_size: int | None = 32,
     on_error: OnError = "skip",
@@ -50,7 +50,8 @@ def image_folder_dataset(
     shuffle: bool | None = None,
     **pipeline_kwargs: Any,
 ) -> tf.data.Dataset:
-    """(image float32 (S, S, 3) normalized, int32 label) batches from ``root/<class>/<file>``.
+    """(image float32 (S, S, 3) normalized, int32 label) batches from ``root/<class>/<file>``
+    ((H, W, 3) for an ``image_size`` (H, W)).
 
     Bad files (not images, truncated, ...) are found by a PIL pre-scan and skipped with
     a warning naming each one (``on_error="skip"``) or raise ``BadImageError`` naming

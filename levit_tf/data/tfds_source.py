@@ -16,7 +16,7 @@ def tfds_dataset(
     data_dir: str | None = None,
     image_key: str = "image",
     label_key: str = "label",
-    image_size: int = 224,
+    image_size: int | tuple[int, int] = 224,
     training: bool = False,
     batch_size: int | None = 32,
     seed: int | None = None,
@@ -24,7 +24,8 @@ def tfds_dataset(
     download: bool = False,
     **pipeline_kwargs: Any,
 ) -> tf.data.Dataset:
-    """(float32 (S, S, 3), int32 label) pipeline over a TFDS dataset split.
+    """(float32 (S, S, 3), int32 label) pipeline over a TFDS dataset split ((H, W, 3) for an
+    ``image_size`` (H, W)).
 
     TFDS decodes images to uint8 (H, W, 1|3|4); they get the same PIL-exact eval
     transform (or train augmentation) as files. ``num_classes`` is read from the

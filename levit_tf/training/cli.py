@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from levit_tf.cli_errors import UserError
+from levit_tf.resolution import format_size, image_size_argument
 
 EXAMPLES = """examples:
   levit-tf finetune --model levit-128S --data digits --image-size 32 --epochs 30 --out runs/d
@@ -12,6 +13,8 @@ EXAMPLES = """examples:
       --freeze-backbone --lr 3e-4
   levit-tf finetune --model levit-128S.keras --data tfds:tf_flowers --epochs 20 --out runs/t \\
       --distillation hard --teacher teacher.keras
+  levit-tf finetune --model levit-128S.keras --data ./photos --image-size 192x256 --epochs 5 \
+      --out runs/wide
 
 OUT gets last.keras, best.keras (by held-out accuracy), log.csv, curve.png and state.json;
 running the same command again resumes from the last finished epoch.
@@ -34,9 +37,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     add("--epochs", required=True, type=int, help="total epochs of the run")
     add("--out", required=True, metavar="DIR", help="run directory (created; resumed if it "
         "holds an interrupted run)")
-    add("--image-size", type=int, default=None, metavar="S",
-        help="input size, a multiple of 16 (default 224 or the checkpoint's; a checkpoint of "
-        "another size gets its attention-bias tables resized)")
+    add("--image-size", type=image_size_argument, default=None, metavar="S|HxW",
+        help="input size, e.g. 256 or 192x256 (height x width), multiples of 16 (default 224 "
+        "or the checkpoint's; a checkpoint of another size gets its attention-bias tables "
+        "resized)")
     add("--batch-size", type=int, default=64, metavar="B")
     add("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
     add("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default 0.05)")
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
     best = f"{result.best:.4f} (epoch {result.best_epoch})" if result.best is not None else "-"
     print(f"done: {result.epochs_done} epochs, held-out accuracy {accuracy:.4f}, best {best}; "
           f"{result.data.num_train} train / {result.data.num_val} held-out images at "
-          f"{result.image_size}px; files in {result.run.root}")
+          f"{format_size(result.image_size)}px; files in {result.run.root}")
 
 
 __all__ = ["add_parser", "run"]

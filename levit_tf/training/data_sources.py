@@ -22,6 +22,7 @@ from levit_tf.data import (
     tfds_dataset,
 )
 from levit_tf.data.decode import ScannedFile
+from levit_tf.resolution import ImageSize
 from levit_tf.training.splits import stratified_split
 
 TFDS_PREFIX = "tfds:"
@@ -41,7 +42,7 @@ class DataSplits:
     description: str
 
 
-def load_data(spec: str, image_size: int, batch_size: int, seed: int = 0,
+def load_data(spec: str, image_size: ImageSize, batch_size: int, seed: int = 0,
               val_fraction: float = 0.2, augment: bool = True) -> DataSplits:
     """``spec``: a folder (``DIR/<class>/*`` split by ``val_fraction``, or ``DIR/train`` +
     ``DIR/val``), ``tfds:NAME`` (its validation or test split, else a split of train), or
@@ -57,7 +58,7 @@ def _augment(augment: bool) -> TrainAugment | None:
     return TrainAugment() if augment else None
 
 
-def _digits(image_size: int, batch_size: int, seed: int, val_fraction: float,
+def _digits(image_size: ImageSize, batch_size: int, seed: int, val_fraction: float,
             augment: bool) -> DataSplits:
     from levit_tf.training.digits import CLASS_NAMES, digits_datasets
 
@@ -66,7 +67,7 @@ def _digits(image_size: int, batch_size: int, seed: int, val_fraction: float,
                       len(split.val_labels), "scikit-learn digits (8x8 gray, 10 classes)")
 
 
-def _folder(root: Path, image_size: int, batch_size: int, seed: int, val_fraction: float,
+def _folder(root: Path, image_size: ImageSize, batch_size: int, seed: int, val_fraction: float,
             augment: bool) -> DataSplits:
     if not root.is_dir():
         raise FileNotFoundError(
@@ -103,7 +104,7 @@ def _scan_folder(root: Path) -> tuple[list[ScannedFile], np.ndarray, list[str]]:
 
 
 def _image_pipeline(files: list[ScannedFile], labels: np.ndarray, *, training: bool,
-                    image_size: int, batch_size: int, seed: int, augment: bool
+                    image_size: ImageSize, batch_size: int, seed: int, augment: bool
                     ) -> tf.data.Dataset:
     """Encoded files -> batches; the train part is reshuffled every epoch (seeded) by index,
     before any file is read."""
@@ -125,7 +126,7 @@ def _image_pipeline(files: list[ScannedFile], labels: np.ndarray, *, training: b
                           augment=_augment(augment), ignore_errors=True)
 
 
-def _tfds(name: str, image_size: int, batch_size: int, seed: int, val_fraction: float,
+def _tfds(name: str, image_size: ImageSize, batch_size: int, seed: int, val_fraction: float,
           augment: bool) -> DataSplits:
     try:
         import tensorflow_datasets as tfds

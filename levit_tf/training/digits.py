@@ -2,7 +2,8 @@
 
 The 0..16 intensities become uint8 0..255 images that go through ``levit_tf.data``'s pipeline:
 gray -> RGB, PIL-exact bicubic upscale to the model's size (shortest edge int(256/224 * S),
-centre crop S), ImageNet mean/std. The held-out split is stratified and fixed by a seed.
+centre crop S; ``levit_tf.data.eval_config`` for (H, W)), ImageNet mean/std. The held-out
+split is stratified and fixed by a seed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from levit_tf.data import array_dataset
+from levit_tf.resolution import ImageSize, image_hw
 from levit_tf.training.splits import stratified_split
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
@@ -41,29 +43,31 @@ def load_digits_split(val_fraction: float = 0.2, seed: int = 0) -> DigitsSplit:
     return DigitsSplit(images[train], labels[train], images[val], labels[val])
 
 
-def preprocess_digits(images: np.ndarray, labels: np.ndarray, image_size: int) -> np.ndarray:
-    """(N, 8, 8) uint8 -> (N, S, S, 3) float32 through the LeViT eval transform."""
+def preprocess_digits(images: np.ndarray, labels: np.ndarray, image_size: ImageSize
+                      ) -> np.ndarray:
+    """(N, 8, 8) uint8 -> (N, H, W, 3) float32 through the LeViT eval transform (``image_size``
+    S or (H, W))."""
     ds = array_dataset(images, labels, image_size=image_size, batch_size=256)
     return np.concatenate([batch.numpy() for batch, _ in ds]) if len(images) else np.zeros(
-        (0, image_size, image_size, 3), np.float32)
+        (0, *image_hw(image_size), 3), np.float32)
 
 
 def random_shift(pixels: tf.Tensor, seed: tf.Tensor, max_shift: int) -> tf.Tensor:
-    """(S, S, C) -> (S, S, C) translated by up to ``max_shift`` pixels each way (stateless
+    """(H, W, C) -> (H, W, C) translated by up to ``max_shift`` pixels each way (stateless
     ``seed`` (2,) int); the border is filled with the image's corner value (the background)."""
     padded = tf.pad(pixels - pixels[0, 0], [[max_shift] * 2, [max_shift] * 2, [0, 0]])
     crop = tf.image.stateless_random_crop(padded, tf.shape(pixels), seed)
     return tf.ensure_shape(crop + pixels[0, 0], pixels.shape)
 
 
-def digits_datasets(image_size: int = 32, batch_size: int = 64, seed: int = 0,
+def digits_datasets(image_size: ImageSize = 32, batch_size: int = 64, seed: int = 0,
                     val_fraction: float = 0.2, augment: bool = True
                     ) -> tuple[tf.data.Dataset, tf.data.Dataset, DigitsSplit]:
-    """(train, held-out, split): batches of (float32 (B, S, S, 3), int32 (B,)).
+    """(train, held-out, split): batches of (float32 (B, H, W, 3), int32 (B,)).
 
     Every image goes through the LeViT eval transform once; the train set is reshuffled each
     epoch (seeded) and, with ``augment``, randomly shifted by up to ``SHIFT_FRACTION`` of the
-    side (seeded per element and epoch).
+    shorter side (seeded per element and epoch).
     """
     split = load_digits_split(val_fraction, seed)
     val_pixels = preprocess_digits(split.val_images, split.val_labels, image_size)
@@ -72,7 +76,7 @@ def digits_datasets(image_size: int = 32, batch_size: int = 64, seed: int = 0,
     train = tf.data.Dataset.from_tensor_slices((pixels, split.train_labels)).shuffle(
         len(pixels), seed=seed, reshuffle_each_iteration=True)
     if augment:
-        max_shift = max(1, round(image_size * SHIFT_FRACTION))
+        max_shift = max(1, round(min(image_hw(image_size)) * SHIFT_FRACTION))
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         train = tf.data.Dataset.zip((train, seeds)).map(
             lambda element, s: (random_shift(element[0], s, max_shift), element[1]),

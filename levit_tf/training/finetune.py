@@ -23,6 +23,7 @@ from levit_tf.modeling_levit import (
     LevitForImageClassificationWithTeacher,
     LevitPreTrainedModel,
 )
+from levit_tf.resolution import format_size, image_hw
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, load_data
 from levit_tf.training.distribute import make_strategy
@@ -41,7 +42,7 @@ class FinetuneResult:
     model: LevitForImageClassification
     run: RunDirectory
     data: DataSplits
-    image_size: int
+    image_size: int | tuple[int, int]  # S or (H, W), as LevitConfig.image_size
     history: dict[str, list[float]]
     epochs_done: int
     resumed_from: int
@@ -86,7 +87,8 @@ def load_source(options: FinetuneOptions) -> LevitPreTrainedModel | None:
 
 
 def build_student(options: FinetuneOptions, source: LevitPreTrainedModel | None,
-                  class_names: list[str], image_size: int) -> LevitForImageClassification:
+                  class_names: list[str], image_size: int | tuple[int, int]
+                  ) -> LevitForImageClassification:
     """The model to train: a preset at random init (``source`` None), or ``source`` with heads
     for ``class_names`` (kept if the label count matches) and the run's policy."""
     id2label = dict(enumerate(class_names))
@@ -115,9 +117,9 @@ def _with_drop_path(model: LevitPreTrainedModel, rate: float) -> LevitPreTrained
     return copy
 
 
-def load_teacher(path: str, image_size: int, num_labels: int) -> keras.Model:
+def load_teacher(path: str, image_size: int | tuple[int, int], num_labels: int) -> keras.Model:
     """A teacher for hard distillation: any LeViT source, or any ``.keras`` Keras model that
-    maps (B, S, S, 3) pixels to ``num_labels`` logits (or a dict with ``logits``)."""
+    maps (B, H, W, 3) pixels to ``num_labels`` logits (or a dict with ``logits``)."""
     from levit_tf.converters import ConversionError, load_pretrained
 
     try:
@@ -127,7 +129,7 @@ def load_teacher(path: str, image_size: int, num_labels: int) -> keras.Model:
             raise ValueError(f"teacher {path}: {err}") from None
         teacher = keras.saving.load_model(path, compile=False)
     teacher.trainable = False
-    outputs = teacher(np.zeros((1, image_size, image_size, 3), np.float32), training=False)
+    outputs = teacher(np.zeros((1, *image_hw(image_size), 3), np.float32), training=False)
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs
     if tuple(logits.shape) != (1, num_labels):
         raise ValueError(f"teacher {path} returns logits of shape {tuple(logits.shape)} for one "
@@ -171,7 +173,7 @@ def finetune(options: FinetuneOptions) -> FinetuneResult:
     strategy = make_strategy(options.strategy)
     with strategy.scope():
         source = load_source(options)
-        image_size = source.config.image_hw[0] if source else options.image_size or 224
+        image_size = source.config.image_size if source else options.image_size or 224
         data = load_data(options.data, image_size, options.batch_size, options.seed,
                          options.val_fraction, options.augment)
         model = build_student(options, source, data.class_names, image_size)
@@ -185,7 +187,7 @@ def finetune(options: FinetuneOptions) -> FinetuneResult:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(run.last)
 
-    title = f"{Path(options.model).name} on {options.data}, {image_size}px"
+    title = f"{Path(options.model).name} on {options.data}, {format_size(image_size)}px"
     checkpoint = RunCheckpoint(run, state, title)
     if resumed_from < options.epochs:
         model.fit(data.train, validation_data=data.val, epochs=options.epochs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 DISTILLATION_MODES = ("none", "hard")
@@ -18,15 +19,16 @@ class FinetuneOptions:
 
     ``model``: a checkpoint / ``.keras`` / HF directory or hub id (``load_pretrained``), or a
     preset name such as ``levit-128S`` for random initialization. ``data``: see
-    ``levit_tf.training.data_sources.load_data``. ``image_size``: None = the checkpoint's (224
-    for presets); presets take any multiple of 16. ``drop_path``: None = the config's.
+    ``levit_tf.training.data_sources.load_data``. ``image_size``: S or (H, W), multiples of 16;
+    None = the checkpoint's (224 for presets); a checkpoint of another size gets its
+    attention-bias tables resized. ``drop_path``: None = the config's.
     """
 
     model: str
     data: str
     epochs: int
     out: str
-    image_size: int | None = None
+    image_size: int | tuple[int, int] | None = None
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -57,8 +59,9 @@ class FinetuneOptions:
              f"drop path rate must be in [0, 1), got {self.drop_path}"),
             (0 < self.val_fraction < 1,
              f"held-out fraction must be in (0, 1), got {self.val_fraction}"),
-            (self.image_size is None or (self.image_size > 0 and self.image_size % 16 == 0),
-             f"image size must be a positive multiple of 16, got {self.image_size}"),
+            (self.image_size is None or _is_image_size(self.image_size),
+             f"image size must be a positive multiple of 16 or (height, width) of them, got "
+             f"{self.image_size}"),
             (self.distillation in DISTILLATION_MODES,
              f"distillation must be one of {DISTILLATION_MODES}, got {self.distillation!r}"),
             (self.distillation != "hard" or self.teacher,
@@ -73,8 +76,21 @@ class FinetuneOptions:
                 raise ValueError(message)
 
     def settings(self) -> dict[str, Any]:
-        """The options a resumed run must share with the interrupted one."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE_CHANGES}
+        """The options a resumed run must share with the interrupted one, as they read back
+        from the run's JSON state (tuples become lists)."""
+        settings = {k: v for k, v in dataclasses.asdict(self).items()
+                    if k not in RESUMABLE_CHANGES}
+        return json.loads(json.dumps(settings))
+
+
+def _is_image_size(size: Any) -> bool:
+    from levit_tf.resolution import parse_image_size
+
+    try:
+        parse_image_size(size)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 __all__ = ["DISTILLATION_MODES", "MONITOR", "STRATEGIES", "FinetuneOptions"]

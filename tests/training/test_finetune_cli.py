@@ -79,6 +79,26 @@ def test_finetune_digits_interrupted_then_resumed(tiny_checkpoint, tmp_path):
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
+def test_finetune_at_a_non_square_size(tiny_checkpoint, tmp_path):
+    """A 32x32 checkpoint fine-tuned at 32x48: tables resized, data and model at 32x48."""
+    out = tmp_path / "wide"
+    args = ["--model", str(tiny_checkpoint), "--data", "digits", "--out", str(out),
+            "--image-size", "32x48", "--batch-size", "64", "--lr", "3e-3", "--epochs", "1"]
+    done = finetune(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1438 train / 359 held-out images at 32x48px" in done.stdout
+    assert "resized 3 attention-bias tables from 32x32 to 32x48 input" in done.stderr
+    model = LevitForImageClassification.from_pretrained(out / "last.keras")
+    assert model.config.image_hw == (32, 48)
+    assert model(np.zeros((2, 32, 48, 3), np.float32))["logits"].shape == (2, 10)
+    accuracy = [float(row["val_accuracy"]) for row in read_log(out / "log.csv")]
+    assert accuracy[0] > 0.15  # it learns at the new size (chance: 0.1)
+
+    again = finetune(*args)  # same settings (the size read back from state.json): nothing to do
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "all 1 epochs already done" in again.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "./missing.keras", "--data", "digits"], "missing.keras: no such file"),
     (["--model", "levit-128S", "--data", "nowhere/"], "--data nowhere: no such directory"),
@@ -94,6 +114,7 @@ def test_bad_input_is_one_line_exit_1(args, message, tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"image_size": 50}, "image size must be a positive multiple of 16"),
+    ({"image_size": (32, 50)}, "image size must be a positive multiple of 16"),
     ({"distillation": "hard"}, "hard distillation needs a teacher model"),
     ({"teacher": "t.keras"}, "a teacher is only used with hard distillation"),
     ({"epochs": 0}, "epochs must be >= 1"),
@@ -103,3 +124,12 @@ def test_bad_options_name_the_problem(changes, message):
                                  "out": "o", **changes})
     with pytest.raises(ValueError, match=message):
         options.validate()
+
+
+def test_settings_read_back_from_json_compare_equal():
+    options = FinetuneOptions(model="levit-128S", data="digits", epochs=1, out="o",
+                              image_size=(192, 256))
+    options.validate()
+    settings = options.settings()
+    assert settings["image_size"] == [192, 256]
+    assert json.loads(json.dumps(settings)) == settings
