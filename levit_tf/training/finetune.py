@@ -23,7 +23,7 @@ from levit_tf.modeling_levit import (
     LevitForImageClassificationWithTeacher,
     LevitPreTrainedModel,
 )
-from levit_tf.resolution import format_size, image_hw
+from levit_tf.resolution import ImageSize, format_size, image_hw
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, load_data
 from levit_tf.training.distribute import make_strategy
@@ -42,7 +42,7 @@ class FinetuneResult:
     model: LevitForImageClassification
     run: RunDirectory
     data: DataSplits
-    image_size: int | tuple[int, int]  # S or (H, W), as LevitConfig.image_size
+    image_size: ImageSize  # as LevitConfig.image_size
     history: dict[str, list[float]]
     epochs_done: int
     resumed_from: int
@@ -87,8 +87,7 @@ def load_source(options: FinetuneOptions) -> LevitPreTrainedModel | None:
 
 
 def build_student(options: FinetuneOptions, source: LevitPreTrainedModel | None,
-                  class_names: list[str], image_size: int | tuple[int, int]
-                  ) -> LevitForImageClassification:
+                  class_names: list[str], image_size: ImageSize) -> LevitForImageClassification:
     """The model to train: a preset at random init (``source`` None), or ``source`` with heads
     for ``class_names`` (kept if the label count matches) and the run's policy."""
     id2label = dict(enumerate(class_names))
@@ -117,7 +116,7 @@ def _with_drop_path(model: LevitPreTrainedModel, rate: float) -> LevitPreTrained
     return copy
 
 
-def load_teacher(path: str, image_size: int | tuple[int, int], num_labels: int) -> keras.Model:
+def load_teacher(path: str, image_size: ImageSize, num_labels: int) -> keras.Model:
     """A teacher for hard distillation: any LeViT source, or any ``.keras`` Keras model that
     maps (B, H, W, 3) pixels to ``num_labels`` logits (or a dict with ``logits``)."""
     from levit_tf.converters import ConversionError, load_pretrained
