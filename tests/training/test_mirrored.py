@@ -18,6 +18,7 @@ SCRIPT = textwrap.dedent('''
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
 
+    keras.utils.set_random_seed(0)
     from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
     from levit_tf.training.distribute import batch_norm_layers
 
@@ -68,11 +69,16 @@ SCRIPT = textwrap.dedent('''
     # cancels sums: reduction order (replicas run concurrently) moves them by ~1e-4 relative.
     # A wrong replica semantics (global BN statistics, summed instead of averaged gradients)
     # moves them by O(1) of the step, so the check is relative to each weight's step size.
+    # Some weights' exact gradient is zero (the shift of a BN whose output feeds a
+    # training-mode BN, which subtracts it again): both sides then step by float32 noise,
+    # 1e-8 to 5e-8 of the largest step in four runs (one CI run: 1.04e-7 absolute). Those are
+    # held to 1e-6 of the largest step.
+    largest = max(float(np.max(np.abs(step))) for step in steps)
     worst = 0.0
     for w, e, step in zip(model.trainable_weights, expected, steps):
         error = float(np.max(np.abs(np.asarray(w) - e)))
         scale = float(np.max(np.abs(step)))
-        assert error <= 1e-3 * scale + 1e-7, (w.path, error, scale)
+        assert error <= 1e-3 * scale + 1e-6 * largest, (w.path, error, scale, largest)
         worst = max(worst, error)
     # BN running statistics: the mean of both replicas' updates, identical on both replicas
     mirrored = batch_norm_layers(model)
