@@ -13,7 +13,7 @@ EXAMPLES = """examples:
       --freeze-backbone --lr 3e-4
   levit-tf finetune --model levit-128S.keras --data tfds:tf_flowers --epochs 20 --out runs/t \\
       --distillation hard --teacher teacher.keras
-  levit-tf finetune --model levit-128S.keras --data ./photos --image-size 192x256 --epochs 5 \
+  levit-tf finetune --model levit-128S.keras --data ./photos --image-size 192x256 --epochs 5 \\
       --out runs/wide
 
 OUT gets last.keras, best.keras (by held-out accuracy), log.csv, curve.png and state.json;
