@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -25,8 +26,10 @@ def finetune(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
-    """A tiny converted model with 4 labels: finetune gives it new heads for the 10 digits."""
+    """A tiny converted model with 4 labels: finetune gives it new heads for the 10 digits.
+    Seeded: the runs below (seeded too) start from the same weights in every session."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny.keras"
+    keras.utils.set_random_seed(0)
     LevitForImageClassification(tiny_config()).save(path)
     return path
 
