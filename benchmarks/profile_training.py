@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from speed import median_ms  # sibling script: python puts benchmarks/ on sys.path
+from speed import keras_train_step, median_ms  # sibling script: python puts benchmarks/ on sys.path
 
 CATEGORIES = ("matmul / conv", "batch norm", "softmax", "elementwise", "data movement",
               "optimizer", "other")
@@ -65,25 +65,11 @@ def worker_keras(args: argparse.Namespace) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)  # ops run one after the other
-    import numpy as np
 
     from levit_tf import LevitConfig, LevitForImageClassification
 
     model = LevitForImageClassification(LevitConfig.from_preset(args.preset))
-    optimizer = tf.keras.optimizers.SGD(0.01)
-    rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(size=(args.batch, 224, 224, 3)), tf.float32)
-    y = tf.constant(np.arange(args.batch) % model.config.num_labels)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)["logits"]
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
-                y, logits, from_logits=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+    step = tf.function(keras_train_step(model, args.batch))
 
     step_ms = median_ms(lambda: step().numpy(), warmup=3, runs=args.runs)
     with tempfile.TemporaryDirectory() as logdir:

@@ -96,26 +96,34 @@ def worker_keras_training_onednn(work: Path, preset: str, threads: int, runs: in
     worker_keras_training(keras.saving.load_model(work / "model.keras"), runs, " oneDNN")
 
 
-def worker_keras_training(model, runs: int, variant: str = "") -> None:
+def keras_train_step(model, batch: int = 32):
+    """One SGD step of ``model`` (a LeViT classifier) on a fixed random (batch, 224, 224, 3)
+    batch: a plain function returning the loss, for the caller to wrap in tf.function."""
     import numpy as np
+    import tensorflow as tf
+
+    optimizer = tf.keras.optimizers.SGD(0.01)
+    x = tf.constant(np.random.default_rng(1).normal(size=(batch, 224, 224, 3)), tf.float32)
+    y = tf.constant(np.arange(batch) % model.config.num_labels)
+
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)["logits"]
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                y, logits, from_logits=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return step
+
+
+def worker_keras_training(model, runs: int, variant: str = "") -> None:
     import tensorflow as tf
 
     from levit_tf import LevitForImageClassification
 
-    trainable = LevitForImageClassification(model.config)
-    optimizer = tf.keras.optimizers.SGD(0.01)
-    x = tf.constant(np.random.default_rng(1).normal(size=(32, 224, 224, 3)), tf.float32)
-    y = tf.constant(np.arange(32) % trainable.config.num_labels)
-
-    def step():
-        with tf.GradientTape() as tape:
-            logits = trainable(x, training=True)["logits"]
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
-                y, logits, from_logits=True))
-        grads = tape.gradient(loss, trainable.trainable_variables)
-        optimizer.apply_gradients(zip(grads, trainable.trainable_variables, strict=True))
-        return loss
-
+    step = keras_train_step(LevitForImageClassification(model.config))
     for name, compiled in ((f"keras train step{variant}", tf.function(step)),
                            (f"keras train step{variant} XLA", tf.function(step, jit_compile=True))):
         ms = median_ms(lambda compiled=compiled: compiled().numpy(), warmup=2,
