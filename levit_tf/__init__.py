@@ -1,20 +1,69 @@
-"""LeViT for TensorFlow / Keras 3: HF-compatible models, checkpoint conversion, TFLite export."""
+"""LeViT for TensorFlow / Keras 3: HF-compatible models, checkpoint conversion, TFLite export.
 
-from levit_tf.configuration_levit import PRESETS, LevitConfig
-from levit_tf.modeling_levit import (
-    LevitForImageClassification,
-    LevitForImageClassificationWithTeacher,
-    LevitModel,
-    LevitPreTrainedModel,
-)
+The package root is lazy (PEP 562): ``import levit_tf`` loads neither Keras nor TensorFlow, so
+``levit-tf --help`` and argument errors stay fast; each public name imports its module on first
+use (``from levit_tf import LevitModel`` loads the models).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_BACKEND_HINT = ('levit-tf needs TensorFlow: pip install "levit-tf[cpu]" '
+                 '(or "levit-tf[gpu]" for the CUDA build)')
+
+if importlib.util.find_spec("tensorflow") is None:
+    raise ImportError(_BACKEND_HINT) from None
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "PRESETS": "levit_tf.configuration_levit",
+    "LevitConfig": "levit_tf.configuration_levit",
+    "LevitForImageClassification": "levit_tf.modeling_levit",
+    "LevitForImageClassificationWithTeacher": "levit_tf.modeling_levit",
+    "LevitModel": "levit_tf.modeling_levit",
+    "LevitPreTrainedModel": "levit_tf.modeling_levit",
+    "LevitImageProcessor": "levit_tf.preprocessing.image_processor",
+    "LevitFeatureExtractor": "levit_tf.preprocessing.image_processor",
+}
+
+if TYPE_CHECKING:
+    from levit_tf.configuration_levit import PRESETS, LevitConfig
+    from levit_tf.modeling_levit import (
+        LevitForImageClassification,
+        LevitForImageClassificationWithTeacher,
+        LevitModel,
+        LevitPreTrainedModel,
+    )
+    from levit_tf.preprocessing.image_processor import (
+        LevitFeatureExtractor,
+        LevitImageProcessor,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'levit_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "PRESETS",
     "LevitConfig",
+    "LevitFeatureExtractor",
     "LevitForImageClassification",
     "LevitForImageClassificationWithTeacher",
+    "LevitImageProcessor",
     "LevitModel",
     "LevitPreTrainedModel",
     "__version__",

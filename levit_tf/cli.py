@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from levit_tf.cli_errors import UserError
-from levit_tf.resolution import image_size_argument
+from levit_tf.image_size import image_size_argument
+from levit_tf.tf_startup import import_tensorflow_quietly
 
 EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
@@ -33,12 +34,9 @@ MODEL_CLASS_CHOICES = {
 
 
 # Modules that add verbs: each has ``add_parser(verbs)`` that registers a subparser whose
-# ``handler(args)`` raises UserError for bad input.
+# ``handler(args)`` raises UserError for bad input, and optionally ``check_args(args)``, run
+# before TensorFlow is imported.
 VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli")
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -226,10 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
+        check_args = getattr(args, "check_args", None)
+        if check_args is not None:
+            check_args(args)  # option checks that need no TensorFlow: fast errors
+        import_tensorflow_quietly()
         handler(args)
     except UserError as err:
         print(f"levit-tf {args.verb}: error: {err}", file=sys.stderr)

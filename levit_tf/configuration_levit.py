@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from levit_tf.image_size import image_hw
 from levit_tf.labels import imagenet_1k_labels
 
 CONFIG_NAME = "config.json"
@@ -175,9 +176,7 @@ class LevitConfig:
     @property
     def image_hw(self) -> tuple[int, int]:
         """Input (height, width)."""
-        if isinstance(self.image_size, int):
-            return self.image_size, self.image_size
-        return self.image_size[0], self.image_size[1]
+        return image_hw(self.image_size)
 
     @property
     def num_stages(self) -> int:

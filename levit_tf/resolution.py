@@ -13,9 +13,7 @@ else in LeViT depends on the resolution: the other weights are copied unchanged.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,66 +22,16 @@ import numpy as np
 
 from levit_tf.attention_bias import INTERPOLATION_MODES, resize_bias_table
 from levit_tf.configuration_levit import LevitConfig
+from levit_tf.image_size import (
+    ImageSize,
+    format_hw,
+    format_size,
+    image_hw,
+    image_size_argument,
+    parse_image_size,
+)
 
 logger = logging.getLogger("levit_tf.resolution")
-
-#: An input size: S (square) or (height, width), multiples of 16.
-ImageSize = int | tuple[int, int]
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX,]\s*(\d+)\s*)?$")
-
-
-def parse_image_size(text: str | int | Sequence[int]) -> int | tuple[int, int]:
-    """'256' -> 256, '192x256' -> (192, 256) (height x width); ints and pairs pass through
-    (square pairs become ints, as LevitConfig stores them).
-
-    Raises ValueError naming the value when it is not a positive multiple of 16.
-    """
-    if isinstance(text, str):
-        match = _SIZE.match(text)
-        if not match:
-            raise ValueError(f"image size {text!r}: expected N or HxW, e.g. 256 or 192x256")
-        height, width = int(match.group(1)), int(match.group(2) or match.group(1))
-        size: int | tuple[int, int] = height if height == width else (height, width)
-    elif isinstance(text, int):
-        size = text
-    else:
-        values = tuple(int(v) for v in text)
-        if len(values) != 2:
-            raise ValueError(f"image size {text!r}: expected an int or (height, width)")
-        size = values if values[0] != values[1] else values[0]
-    for side in (size,) if isinstance(size, int) else size:
-        if side <= 0 or side % 16:
-            raise ValueError(f"image size {text!r}: {side} is not a positive multiple of 16 "
-                             "(the stem's total stride)")
-    return size
-
-
-def image_hw(size: int | Sequence[int]) -> tuple[int, int]:
-    """(height, width) of an int or (height, width) size."""
-    if isinstance(size, int):
-        return size, size
-    height, width = size
-    return int(height), int(width)
-
-
-def format_hw(hw: tuple[int, int]) -> str:
-    return f"{hw[0]}x{hw[1]}"
-
-
-def format_size(size: int | Sequence[int]) -> str:
-    """'224' for a square size, '192x256' (height x width) otherwise."""
-    height, width = image_hw(size)
-    return str(height) if height == width else format_hw((height, width))
-
-
-def image_size_argument(text: str) -> int | tuple[int, int]:
-    """argparse ``type`` of the CLI's ``--image-size``: '256' or '192x256'."""
-    try:
-        return parse_image_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
 
 def check_mode(mode: str) -> str:
     if mode not in INTERPOLATION_MODES:

@@ -1,14 +1,45 @@
-"""TFLite export for ARM mobile CPUs (installed as ``levit_tf.tflite``)."""
+"""TFLite export for ARM mobile CPUs (installed as ``levit_tf.tflite``).
 
-from levit_tf.tflite.export import (
-    ATTENTION_FLOAT_OPS,
-    ExportResult,
-    check_builtin_only,
-    export,
-)
-from levit_tf.tflite.metadata import labels_sidecar, read_metadata
-from levit_tf.tflite.quantization import Quantization
-from levit_tf.tflite.runtime import DelegateCoverage, TFLiteModel, xnnpack_coverage
+Lazy (PEP 562): importing the package, or its ``cli`` module for ``levit-tf --help``, loads no
+TensorFlow; each public name imports its module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ATTENTION_FLOAT_OPS": "export",
+    "ExportResult": "export",
+    "check_builtin_only": "export",
+    "export": "export",
+    "labels_sidecar": "metadata",
+    "read_metadata": "metadata",
+    "Quantization": "quantization",
+    "DelegateCoverage": "runtime",
+    "TFLiteModel": "runtime",
+    "xnnpack_coverage": "runtime",
+}
+
+if TYPE_CHECKING:
+    from levit_tf.tflite.export import ATTENTION_FLOAT_OPS, ExportResult, check_builtin_only, export
+    from levit_tf.tflite.metadata import labels_sidecar, read_metadata
+    from levit_tf.tflite.quantization import Quantization
+    from levit_tf.tflite.runtime import DelegateCoverage, TFLiteModel, xnnpack_coverage
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'levit_tf.tflite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"levit_tf.tflite.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "ATTENTION_FLOAT_OPS",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from levit_tf.cli_errors import UserError
-from levit_tf.resolution import format_size, image_size_argument
+from levit_tf.image_size import format_size, image_size_argument
+from levit_tf.training.options import FinetuneOptions
 
 EXAMPLES = """examples:
   levit-tf finetune --model levit-128S --data digits --image-size 32 --epochs 30 --out runs/d
@@ -62,14 +63,12 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "variables, logits and loss)")
     add("--strategy", choices=["default", "mirrored"], default="default",
         help="mirrored: all local GPUs with tf.distribute.MirroredStrategy")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check_args=check_args)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Runs the verb; bad input raises UserError (one message, exit code 1)."""
-    from levit_tf.training.options import FinetuneOptions
-
-    options = FinetuneOptions(
+def options_from_args(args: argparse.Namespace) -> FinetuneOptions:
+    """The parsed flags as FinetuneOptions (not yet validated)."""
+    return FinetuneOptions(
         model=args.model, data=args.data, epochs=args.epochs, out=args.out,
         image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
@@ -77,10 +76,20 @@ def run(args: argparse.Namespace) -> None:
         distillation=args.distillation, teacher=args.teacher,
         freeze_backbone=args.freeze_backbone, mixed_bfloat16=args.mixed_bfloat16,
         augment=args.augment, val_fraction=args.val_fraction, strategy=args.strategy)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Bad flags fail fast, before TensorFlow is imported."""
     try:
-        options.validate()  # before TensorFlow loads: bad flags fail fast
+        options_from_args(args).validate()
     except ValueError as err:
         raise UserError(str(err)) from None
+
+
+def run(args: argparse.Namespace) -> None:
+    """Runs the verb; bad input raises UserError (one message, exit code 1)."""
+    check_args(args)
+    options = options_from_args(args)
     from levit_tf.converters import ConversionError
     from levit_tf.training.finetune import finetune
 
@@ -99,4 +108,4 @@ def run(args: argparse.Namespace) -> None:
           f"{format_size(result.image_size)}px; files in {result.run.root}")
 
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check_args", "options_from_args", "run"]

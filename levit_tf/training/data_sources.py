@@ -22,7 +22,7 @@ from levit_tf.data import (
     tfds_dataset,
 )
 from levit_tf.data.decode import ScannedFile
-from levit_tf.resolution import ImageSize
+from levit_tf.image_size import ImageSize
 from levit_tf.training.splits import stratified_split
 
 TFDS_PREFIX = "tfds:"

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from levit_tf.data import array_dataset
-from levit_tf.resolution import ImageSize, image_hw
+from levit_tf.image_size import ImageSize, image_hw
 from levit_tf.training.splits import stratified_split
 
 CLASS_NAMES = tuple(str(i) for i in range(10))

@@ -18,12 +18,12 @@ import keras
 import numpy as np
 
 from levit_tf.configuration_levit import LevitConfig, canonical_preset_name
+from levit_tf.image_size import ImageSize, format_size, image_hw
 from levit_tf.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
     LevitPreTrainedModel,
 )
-from levit_tf.resolution import ImageSize, format_size, image_hw
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, load_data
 from levit_tf.training.distribute import make_strategy

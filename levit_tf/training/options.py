@@ -6,6 +6,8 @@ import dataclasses
 import json
 from typing import Any
 
+from levit_tf.image_size import parse_image_size
+
 DISTILLATION_MODES = ("none", "hard")
 STRATEGIES = ("default", "mirrored", "multiworker")
 MONITOR = "val_accuracy"
@@ -84,8 +86,6 @@ class FinetuneOptions:
 
 
 def _is_image_size(size: Any) -> bool:
-    from levit_tf.resolution import parse_image_size
-
     try:
         parse_image_size(size)
     except (TypeError, ValueError):
