@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 from levit_tf.tflite.metadata import read_metadata
 
+from levit_tf.optional import require
+
 
 def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ImportError(
-            "running .tflite models needs the LiteRT interpreter: pip install ai-edge-litert"
-        ) from None
+    require("ai_edge_litert", "running .tflite models (the LiteRT interpreter)")
+    from ai_edge_litert.interpreter import Interpreter
+
     return Interpreter
 
 
