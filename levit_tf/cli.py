@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import image_size_argument
+from levit_tf.native_logs import import_tensorflow_quietly
 from levit_tf.optional import MissingDependency
-from levit_tf.tf_startup import import_tensorflow_quietly
 
 EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
