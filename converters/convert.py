@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from levit_tf.attention_bias import attention_bias_index, resize_bias_table
 from levit_tf.configuration_levit import LevitConfig
+from levit_tf.files import atomic_path, check_writable_file
 from levit_tf.hub import hub_download, looks_like_hub_id
 from levit_tf.modeling_levit import (
     LevitForImageClassification,
@@ -345,14 +345,11 @@ def convert_to_file(source: str | os.PathLike, output: str | os.PathLike,
         raise ConversionError(f"{output}: the output file name must end in .keras")
     if not output.parent.exists():
         raise ConversionError(f"{output.parent}: output directory does not exist")
+    try:  # before the conversion work: an unwritable output fails at once
+        check_writable_file(output)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
     model = load_pretrained(source, **kwargs)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".keras",
-                                         dir=output.parent)
-    os.close(handle)
-    try:
+    with atomic_path(output, suffix=".keras") as temporary:
         model.save(temporary)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return model
