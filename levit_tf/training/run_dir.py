@@ -84,8 +84,18 @@ class RunDirectory:
 
     def save_model(self, model: keras.Model, path: Path) -> None:
         temporary = path.with_name(f".{path.stem}.tmp.keras")
-        model.save(temporary)
-        os.replace(temporary, path)
+        try:
+            model.save(temporary)
+            os.replace(temporary, path)
+        finally:  # interrupted (Ctrl-C) or failed: no half-written file left behind
+            if temporary.exists():
+                temporary.unlink()
+
+    def remove_if_empty(self) -> None:
+        """Removes ``root`` when it holds nothing (a run that failed before its first epoch
+        was saved), so that no empty output folder is left behind."""
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
 
     def trim_log(self, epochs_done: int) -> None:
         """Drops log rows of epochs after ``epochs_done`` (written before an interruption)."""
@@ -163,15 +173,23 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 def _atomic_write_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 def _atomic_write_rows(path: Path, rows: list[list[str]]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as handle:
-        csv.writer(handle).writerows(rows)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 __all__ = ["RunCheckpoint", "RunDirectory", "RunState"]
