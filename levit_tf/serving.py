@@ -50,6 +50,10 @@ class _Serving(tf.Module):
             input_signature=[tf.TensorSpec((None,), tf.string, name="images")])
 
     def _classify(self, pixel_values: tf.Tensor) -> dict[str, tf.Tensor]:
+        check = tf.debugging.assert_positive(
+            tf.shape(pixel_values)[0], message="empty batch (0 images); pass at least one image")
+        with tf.control_dependencies([check]):
+            pixel_values = tf.identity(pixel_values)
         logits = self.model(pixel_values)["logits"]
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 

@@ -247,6 +247,12 @@ def test_published_files_get_umask_modes(capsys, keras_file, tflite_file, tmp_pa
         assert _mode(tmp_path / name) == 0o640, (name, oct(_mode(tmp_path / name)))
     for path in [tmp_path / "sm", *(tmp_path / "sm").rglob("*")]:
         assert _mode(path) == (0o750 if path.is_dir() else 0o640), (path, oct(_mode(path)))
+    # (the same SavedModel, reused) an empty batch is refused by name in both signatures
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"empty batch \(0 images\)"):
+        loaded.signatures["serving_default"](pixel_values=tf.zeros((0, 32, 32, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"empty batch \(0 images\)"):
+        loaded.signatures["serve_images"](images=tf.zeros((0,), tf.string))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
