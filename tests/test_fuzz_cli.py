@@ -359,6 +359,9 @@ def path_cases() -> list[Case]:
             "--images", str(f["good-images"]), "--count", "2"], outputs=("r.json",),
             check=lambda out, o: "100.00%" in out and '"top1_agreement": 1.0' in (
                 o / "r.json").read_text()),
+        Case("verify-other-model-with-json", lambda f, o: [
+            "verify", str(f["labels-gap"]), str(f["tiny.tflite"]), "--json", str(o / "r.json")],
+            must_fail="not an export of"),
         Case("finetune-data-missing", lambda f, o: [
             "finetune", "--model", "levit-128S", "--data", str(o / "nope"), "--epochs", "1",
             "--out", str(o / "run")], must_fail="--data"),

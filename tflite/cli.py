@@ -116,16 +116,16 @@ def cmd_verify(args: argparse.Namespace) -> None:
         except ValueError as err:
             raise UserError(str(err)) from None
     print(format_table(reports))
+    mismatched = [r for r in reports if r.mismatch]
+    if mismatched:  # exit 1, and (as every failed verb) no --json file
+        raise UserError("; ".join(f"{r.path} is not an export of {args.model} ({r.mismatch})"
+                                  for r in mismatched))
     if args.json:
         try:
             atomic_write_text(args.json,
                               json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
         except OSError as err:
             raise UserError(f"--json {args.json}: {err.strerror or err}") from None
-    mismatched = [r for r in reports if r.mismatch]
-    if mismatched:
-        raise UserError("; ".join(f"{r.path} is not an export of {args.model} ({r.mismatch})"
-                                  for r in mismatched))
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
