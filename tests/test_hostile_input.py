@@ -221,6 +221,30 @@ def test_16_bit_grayscale_png_matches_pil_convert_rgb(tmp_path):
                                   processor(pil.convert("RGB"))["pixel_values"])
 
 
+def test_exif_orientation_is_ignored_unless_asked():
+    from levit_tf.preprocessing import LevitImageProcessor
+
+    upright = np.zeros((16, 32, 3), np.uint8)
+    upright[:, :16] = 255  # left half white
+    stored = PIL.Image.fromarray(upright).transpose(PIL.Image.Transpose.ROTATE_90)
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    buffer = io.BytesIO()
+    stored.save(buffer, "PNG", exif=exif)
+    tagged = PIL.Image.open(io.BytesIO(buffer.getvalue()))
+    assert tagged.getexif()[0x0112] == 6 and tagged.size == (16, 32)
+    config = dict(size={"height": 16, "width": 32}, do_center_crop=False)
+    default = LevitImageProcessor(**config)(tagged)["pixel_values"]
+    assert default.shape == (1, 16, 32, 3)  # stretched as stored, like the reference
+    reference = LevitImageProcessor(**config)(tagged.convert("RGB"))["pixel_values"]
+    np.testing.assert_array_equal(default, reference)
+    opted_in = LevitImageProcessor(exif_transpose=True, **config)
+    turned = opted_in(tagged)["pixel_values"]
+    expected = LevitImageProcessor(**config)(PIL.Image.fromarray(upright))["pixel_values"]
+    np.testing.assert_array_equal(turned, expected)
+    assert opted_in.to_dict()["exif_transpose"] is True
+
+
 # ----------------------------------------------------------- outputs other programs can read
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
