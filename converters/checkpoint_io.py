@@ -90,7 +90,16 @@ def torch_load_reason(err: BaseException) -> str:
     text = _ANSI.sub("", str(err))
     if "weights only load failed" in text.lower() or "weights_only" in text:
         found = _UNPICKLER.search(text)
-        detail = f" ({found.group(1).strip()})" if found else ""
+        if found:
+            detail = found.group(1)
+        else:  # torch's other wording: the offending global on a line of its own
+            noise = ("weights_only", "weights only", "check the documentation", "trusted source",
+                     "safe_globals")
+            lines = [line.strip() for line in text.splitlines()
+                     if line.strip() and not any(n in line.lower() for n in noise)]
+            detail = lines[0] if lines else ""
+        detail = detail.split(". Please use")[0].strip().rstrip(".")
+        detail = f" ({detail})" if detail else ""
         return ("refused: the pickle holds objects other than tensors"
                 f"{detail}, and loading those could run arbitrary code; save a plain state "
                 "dict (or .safetensors) instead")

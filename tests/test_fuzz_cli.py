@@ -511,6 +511,7 @@ def test_subprocess_errors_are_one_line(inputs, tmp_path):
     lines = visible_lines(stderr)
     assert process.returncode == 1 and "Traceback" not in stderr, stderr
     assert len(lines) == 1 and "refused" in lines[0] and "pwned" not in stderr, stderr
+    assert "system" in lines[0] and "weights_only" not in lines[0]  # names the global
     assert not list(tmp_path.iterdir())
 
 
