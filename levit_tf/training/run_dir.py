@@ -26,6 +26,7 @@ from typing import Any
 
 import keras
 
+from levit_tf.files import check_writable_dir
 from levit_tf.training.curves import plot_curves
 
 STATE_FILE = "state.json"
@@ -78,6 +79,7 @@ class RunDirectory:
             raise ValueError(f"{self.root} is not empty and holds no run ({STATE_FILE}); "
                              "choose a new or empty output directory")
         self.root.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(self.root, "--out")  # now, not after the first epoch
 
     def save_state(self, state: RunState) -> None:
         _atomic_write_text(self.state_path, json.dumps(dataclasses.asdict(state), indent=2))
