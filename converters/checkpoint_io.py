@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -61,8 +62,7 @@ def read_torch(path: Path) -> StateDict:
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConversionError(f"{path}: could not read torch checkpoint ({reason})") from None
+        raise ConversionError(f"{path}: {torch_load_reason(err)}") from None
     for key in _WRAPPER_KEYS:
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
@@ -77,6 +77,34 @@ def read_torch(path: Path) -> StateDict:
         value = value.detach().cpu()
         state[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
     return state
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_UNPICKLER = re.compile(r"WeightsUnpickler error: (.*?)(?:\. Please use|\n|$)")
+
+
+def torch_load_reason(err: BaseException) -> str:
+    """One line for a failed ``torch.load(weights_only=True)``. torch's own text for a pickle
+    holding other objects suggests ``weights_only=False`` (which can run arbitrary code); that
+    advice is never passed on: the file is refused, with the offending object named."""
+    text = _ANSI.sub("", str(err))
+    if "weights only load failed" in text.lower() or "weights_only" in text:
+        found = _UNPICKLER.search(text)
+        if found:
+            detail = found.group(1)
+        else:  # torch's other wording: the offending global on a line of its own
+            noise = ("weights_only", "weights only", "check the documentation", "trusted source",
+                     "safe_globals")
+            lines = [line.strip() for line in text.splitlines()
+                     if line.strip() and not any(n in line.lower() for n in noise)]
+            detail = lines[0] if lines else ""
+        detail = detail.split(". Please use")[0].strip().rstrip(".")
+        detail = f" ({detail})" if detail else ""
+        return ("refused: the pickle holds objects other than tensors"
+                f"{detail}, and loading those could run arbitrary code; save a plain state "
+                "dict (or .safetensors) instead")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"could not read torch checkpoint ({lines[0] if lines else type(err).__name__})"
 
 
 def read_state_dict(path: str | os.PathLike) -> StateDict:

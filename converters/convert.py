@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from levit_tf.attention_bias import attention_bias_index, resize_bias_table
 from levit_tf.configuration_levit import LevitConfig
+from levit_tf.files import atomic_path, check_writable_file
 from levit_tf.hub import hub_download, looks_like_hub_id
 from levit_tf.modeling_levit import (
     LevitForImageClassification,
@@ -262,8 +262,39 @@ def load_pretrained(source: str | os.PathLike, *,
         assign_weights(model, canonical, ignore_mismatched_sizes=ignore_mismatched_sizes,
                        progress=progress)
     except ConversionError as err:
+        if checkpoint.config is not None:
+            culprit = config_mismatch(checkpoint, canonical, source_config)
+            if culprit:
+                raise ConversionError(culprit) from None
         raise ConversionError(f"{checkpoint.weights_path}: {err}") from None
     return model
+
+
+_ARCHITECTURE_KEYS = ("hidden_sizes", "num_attention_heads", "depths", "key_dim",
+                      "attention_ratio", "mlp_ratio", "num_channels", "image_size")
+
+
+def config_mismatch(checkpoint: Checkpoint, canonical: CanonicalState,
+                    config: LevitConfig) -> str:
+    """When the weights do not fit the config.json's model: "" if the architecture read off
+    the weights equals the config's (the weights themselves are off), else one message naming
+    each differing config key once, with what the weights have, and the config as culprit."""
+    try:
+        inferred = infer_config(canonical).to_dict()
+    except ConversionError:
+        return ""
+    said = config.to_dict()
+    differences = [f"{key} {said[key]} (the weights have {inferred[key]})"
+                   for key in _ARCHITECTURE_KEYS
+                   if key in said and key in inferred and said[key] != inferred[key]]
+    if not differences:
+        return ""
+    preset = LevitConfig.from_dict(inferred).preset_name()
+    weights = f"{preset} weights" if preset else "the weights"
+    return (f"{checkpoint.weights_path.parent / 'config.json'} does not match "
+            f"{checkpoint.weights_path.name} ({weights}): the config says "
+            + "; ".join(differences) + ". Fix or remove config.json (without it the "
+            "architecture is read off the weights)")
 
 
 def _checked_size(size: Any, name: str) -> int | tuple[int, int]:
@@ -345,14 +376,11 @@ def convert_to_file(source: str | os.PathLike, output: str | os.PathLike,
         raise ConversionError(f"{output}: the output file name must end in .keras")
     if not output.parent.exists():
         raise ConversionError(f"{output.parent}: output directory does not exist")
+    try:  # before the conversion work: an unwritable output fails at once
+        check_writable_file(output)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
     model = load_pretrained(source, **kwargs)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".keras",
-                                         dir=output.parent)
-    os.close(handle)
-    try:
+    with atomic_path(output, suffix=".keras") as temporary:
         model.save(temporary)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return model

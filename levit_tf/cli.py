@@ -41,6 +41,9 @@ VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
+    if args.num_labels is not None and args.num_labels < 1:
+        raise UserError(f"--num-labels must be at least 1, got {args.num_labels} (for a model "
+                        "without heads use --model-class base)")
     from levit_tf.converters import ConversionError, convert_to_file
     from levit_tf.modeling_levit import (
         LevitForImageClassification,
@@ -62,6 +65,8 @@ def cmd_convert(args: argparse.Namespace) -> None:
             **({} if args.image_size is None else {"image_size": args.image_size}))
     except (ConversionError, FileNotFoundError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:  # e.g. the disk filled up while saving
+        raise UserError(f"{args.output}: {err.strerror or err}") from None
     seconds = time.perf_counter() - start
     config = model.config
     print(f"wrote {args.output}: {type(model).__name__} "
@@ -113,6 +118,8 @@ def _load_images(paths: list[str], image_size: tuple[int, int]):
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     import numpy as np
 
     if args.model.endswith(".tflite"):
@@ -149,14 +156,19 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_export_savedmodel(args: argparse.Namespace) -> None:
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     from levit_tf.converters import ConversionError, load_pretrained
-    from levit_tf.serving import export_saved_model
+    from levit_tf.serving import check_saved_model_target, export_saved_model
 
     try:
+        check_saved_model_target(args.output, args.top_k)  # before the model loads
         model = load_pretrained(args.model)
         path = export_saved_model(model, args.output, top_k=args.top_k)
     except (ConversionError, FileNotFoundError, FileExistsError, ValueError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        raise UserError(f"{args.output}: {err.strerror or err}") from None
     print(f"wrote {path}: signatures serving_default (pixel_values -> logits, probabilities) "
           f"and serve_images (encoded images -> top-{args.top_k} labels)")
 
@@ -225,21 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], None] = args.handler
-    try:
-        check_args = getattr(args, "check_args", None)
-        if check_args is not None:
-            check_args(args)  # option checks that need no TensorFlow: fast errors
-        import_tensorflow_quietly()
-        handler(args)
-    except (UserError, MissingDependency) as err:
-        print(f"levit-tf {args.verb}: error: {err}", file=sys.stderr)
-        return 1
+    try:  # Ctrl-C during start-up (imports, parsing) as well as during the verb
+        args = build_parser().parse_args(argv)
+        handler: Callable[[argparse.Namespace], None] = args.handler
+        try:
+            check_args = getattr(args, "check_args", None)
+            if check_args is not None:
+                check_args(args)  # option checks that need no TensorFlow: fast errors
+            import_tensorflow_quietly()
+            handler(args)
+        except (UserError, MissingDependency) as err:
+            print(f"levit-tf {args.verb}: error: {one_line(err)}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         print("levit-tf: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def one_line(error: BaseException) -> str:
+    """The message on one line (multi-line reports are joined with '; ')."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
 
 
 if __name__ == "__main__":

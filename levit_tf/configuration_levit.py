@@ -142,6 +142,9 @@ class LevitConfig:
 
     # ----------------------------------------------------------------------------- labels
     def _set_labels(self, num_labels, id2label, label2id) -> None:
+        if num_labels is not None and (isinstance(num_labels, bool) or int(num_labels) < 0):
+            raise ValueError(f"LevitConfig: num_labels must be >= 0 (0: no heads), got "
+                             f"{num_labels!r}")
         if id2label is not None:
             id2label = {int(k): str(v) for k, v in id2label.items()}
             if num_labels is not None and num_labels != len(id2label):

@@ -36,11 +36,34 @@ def resolve_file(source: str | os.PathLike, filename: str) -> Path:
     return hub_download(str(source), filename)
 
 
+def close_model_names(name: str) -> list[str]:
+    """Preset names and their hub ids close to ``name`` (a typo such as 'levit-999')."""
+    import difflib
+
+    from levit_tf.configuration_levit import PRESETS
+
+    candidates = [*PRESETS, *(f"facebook/{p}" for p in PRESETS)]
+    lowered = {c.lower(): c for c in candidates}
+    if name.lower() in lowered:  # a known name: nothing to suggest
+        return []
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    return [lowered[m] for m in matches if lowered[m] != name]
+
+
+def _suggestion(repo_id: str) -> str:
+    close = close_model_names(repo_id)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 def hub_download(repo_id: str, filename: str) -> Path:
     """Downloads (or finds in the local cache) one file of a hub repo."""
     try:
         import huggingface_hub
-        from huggingface_hub.utils import EntryNotFoundError, RepositoryNotFoundError
+        from huggingface_hub.utils import (
+            EntryNotFoundError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
     except ImportError:
         raise FileNotFoundError(
             f"{repo_id!r} is not a local path, and loading hub ids needs huggingface_hub "
@@ -48,11 +71,23 @@ def hub_download(repo_id: str, filename: str) -> Path:
         ) from None
     try:
         return Path(huggingface_hub.hf_hub_download(repo_id, filename))
-    except (EntryNotFoundError, RepositoryNotFoundError):
+    # LocalEntryNotFoundError subclasses EntryNotFoundError: it must come first
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(
+            f"{repo_id!r} is not a local path, and {filename!r} of hub repo {repo_id!r} is not "
+            f"in the local cache and the hub cannot be reached (offline or HF_HUB_OFFLINE=1)"
+            f"{_suggestion(repo_id)}"
+        ) from None
+    except RepositoryNotFoundError:
+        raise FileNotFoundError(
+            f"{repo_id!r} is not a local path, and there is no hub repo {repo_id!r} (or it is "
+            f"private){_suggestion(repo_id)}") from None
+    except EntryNotFoundError:
         raise FileNotFoundError(f"hub repo {repo_id!r} has no file {filename!r}") from None
     except Exception as err:  # offline, network or cache errors of many kinds
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FileNotFoundError(
             f"could not get {filename!r} of hub repo {repo_id!r} "
             f"(not a local path; not in the cache and no network?): {reason}"
+            f"{_suggestion(repo_id)}"
         ) from None

@@ -77,6 +77,11 @@ class LevitMainLayer(layers.Layer):
         return {**super().get_config(), "config": self.config.to_dict()}
 
 
+def empty_batch_message(name: str) -> str:
+    """The one message for a batch of 0 images (Keras call, predict, TFLiteModel)."""
+    return f"{name} got an empty batch (0 images); pass at least one image"
+
+
 class LevitPreTrainedModel(keras.Model):
     """Config handling, input checks, serialization and ``from_pretrained`` for LeViT models."""
 
@@ -96,7 +101,29 @@ class LevitPreTrainedModel(keras.Model):
     def build_heads(self, pooled_shape: tuple) -> None:
         """Builds the task heads on pooled features (B, C_last)."""
 
+    def __call__(self, *args, **kwargs):
+        # dtype / empty-batch errors raised here, before Keras wraps errors from call()
+        pixel_values = args[0] if args else kwargs.get("pixel_values")
+        if hasattr(pixel_values, "shape") and hasattr(pixel_values, "dtype"):
+            self.check_pixel_dtype_and_batch(pixel_values)
+        return super().__call__(*args, **kwargs)
+
+    def check_pixel_dtype_and_batch(self, pixel_values) -> None:
+        """TypeError for integer / bool pixels (uint8 images need LevitImageProcessor
+        first), ValueError for an empty batch."""
+        dtype = getattr(pixel_values, "dtype", None)
+        if dtype is not None and not keras.backend.is_float_dtype(
+                keras.backend.standardize_dtype(dtype)):
+            raise TypeError(
+                f"{type(self).__name__} takes float pixel_values (normalized as "
+                f"LevitImageProcessor does), got dtype {keras.backend.standardize_dtype(dtype)}; "
+                "preprocess images with LevitImageProcessor first")
+        shape = tuple(pixel_values.shape)
+        if shape and shape[0] == 0:
+            raise ValueError(empty_batch_message(type(self).__name__))
+
     def check_pixel_values(self, pixel_values) -> None:
+        self.check_pixel_dtype_and_batch(pixel_values)
         shape = tuple(pixel_values.shape)
         expected = pixel_shape(self.config)[1:]
         if len(shape) != 4 or shape[1:] != expected:
@@ -127,6 +154,14 @@ class LevitPreTrainedModel(keras.Model):
         logs = super().train_step(data)
         sync_batch_norm_statistics(self)
         return logs
+
+    def predict(self, x=None, *args, **kwargs):
+        """Keras' ``predict``; an empty batch raises ValueError (as ``model(x)`` does) instead
+        of Keras' internal error."""
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape) and shape[0] == 0:
+            raise ValueError(empty_batch_message(type(self).__name__))
+        return super().predict(x, *args, **kwargs)
 
     def predict_step(self, data):
         """Keras' predict step; under a mixed policy, float outputs come back as float32."""

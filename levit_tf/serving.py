@@ -12,6 +12,7 @@ The graph is the folded inference model (BN folded, heads fused, constant attent
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -22,7 +23,9 @@ import tensorflow as tf
 
 from levit_tf.data.decode import decode_image
 from levit_tf.data.pipeline import eval_config
+from levit_tf.files import check_writable_dir, publish_mode
 from levit_tf.inference import LevitForInference, optimize_for_inference
+from levit_tf.labels import ordered_labels
 from levit_tf.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.transforms import preprocess_image
 
@@ -47,6 +50,10 @@ class _Serving(tf.Module):
             input_signature=[tf.TensorSpec((None,), tf.string, name="images")])
 
     def _classify(self, pixel_values: tf.Tensor) -> dict[str, tf.Tensor]:
+        check = tf.debugging.assert_positive(
+            tf.shape(pixel_values)[0], message="empty batch (0 images); pass at least one image")
+        with tf.control_dependencies([check]):
+            pixel_values = tf.identity(pixel_values)
         logits = self.model(pixel_values)["logits"]
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
@@ -64,13 +71,19 @@ class _Serving(tf.Module):
 
 def export_saved_model(model: keras.Model, directory: str | os.PathLike,
                        top_k: int = 5) -> Path:
-    """Writes ``model`` (a LeViT classifier) as a SavedModel directory, atomically."""
+    """Writes ``model`` (a LeViT classifier) as a SavedModel directory, atomically.
+
+    The folder and its files get the modes a normal write gives (umask), so another user
+    (TF Serving, a container) can read them. Raises FileExistsError when ``directory`` is not
+    empty, also when another writer published it while this one was writing.
+    """
     directory = Path(directory)
-    if directory.exists() and any(directory.iterdir()):
-        raise FileExistsError(f"{directory} exists and is not empty")
+    check_saved_model_target(directory, top_k)
+    if not isinstance(model, LevitForInference) and (
+            not isinstance(model, LevitPreTrainedModel) or not model.config.num_labels):
+        raise ValueError(f"expected a LeViT classifier, got {type(model).__name__}")
+    ordered_labels(model.config.id2label, model.config.num_labels)
     if not isinstance(model, LevitForInference):
-        if not isinstance(model, LevitPreTrainedModel) or not model.config.num_labels:
-            raise ValueError(f"expected a LeViT classifier, got {type(model).__name__}")
         model = optimize_for_inference(model)
     if not model.with_head:
         raise ValueError("the SavedModel needs a classifier with a head")
@@ -80,10 +93,35 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     try:
         tf.saved_model.save(module, str(staging), signatures={
             "serving_default": module.serving_default, "serve_images": module.serve_images})
-        if directory.exists():
-            directory.rmdir()
-        staging.rename(directory)
+        publish_mode(staging)
+        try:
+            if directory.exists():
+                directory.rmdir()
+            staging.rename(directory)
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST) or directory.is_file():
+                raise FileExistsError(f"{directory}: another writer published it first; "
+                                      "this export was discarded") from None
+            raise
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return directory
+
+
+def check_saved_model_target(directory: str | os.PathLike, top_k: int = 5) -> None:
+    """The checks made before any export work: ``top_k`` >= 1, and ``directory`` a new or
+    empty folder that can be created. Raises ValueError / FileExistsError naming it."""
+    directory = Path(directory)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(f"{directory} exists and is not a directory")
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"{directory} exists and is not empty")
+    parent = directory.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{directory}: {parent} is not a directory")
+    check_writable_dir(parent, "output", directory)

@@ -89,7 +89,7 @@ def calibration_images(source: CalibrationSource, steps: int | None,
     fewer images than asked for). ``to_model_input`` maps normalized pixels to the input domain.
     """
     if steps is not None and steps < 1:
-        raise ValueError(f"calibration steps must be >= 1, got {steps}")
+        raise ValueError(f"needs at least 1 calibration step, got {steps}")
     wanted = DEFAULT_CALIBRATION_STEPS if steps is None else steps
     dataset = normalized_images(source, image_size)
     images: list[np.ndarray] = []
@@ -99,15 +99,15 @@ def calibration_images(source: CalibrationSource, steps: int | None,
                              f"{tuple(image_size)}")
         images.append(to_model_input(image[None].astype(np.float32)))
     if not images:
-        raise ValueError(f"calibration data {_describe(source)} yielded no images")
+        raise ValueError(f"calibration data {source_name(source)} yielded no images")
     if steps is not None and len(images) < steps:
-        raise ValueError(f"calibration data {_describe(source)} has {len(images)} images, "
+        raise ValueError(f"calibration data {source_name(source)} has {len(images)} images, "
                          f"--calibration-steps asks for {steps} (lower it or add images)")
     if steps is None:
         logger.info("calibrating on %d images", len(images))
         if len(images) < MIN_CALIBRATION_IMAGES:
             logger.warning("calibration data %s has only %d images; int8 ranges from fewer "
-                           "than %d are unreliable", _describe(source), len(images),
+                           "than %d are unreliable", source_name(source), len(images),
                            MIN_CALIBRATION_IMAGES)
     return images
 
@@ -124,7 +124,8 @@ def representative_dataset(images: list[np.ndarray]) -> Callable[[], Iterator[li
     return generate
 
 
-def _describe(source: CalibrationSource) -> str:
+def source_name(source: CalibrationSource) -> str:
+    """How messages name a calibration source: its path or spec, or its kind."""
     if isinstance(source, np.ndarray):
         return f"(array {source.shape})"
     if isinstance(source, tf.data.Dataset):

@@ -45,17 +45,44 @@ def _float_ops(names: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ops))
 
 
+def _check_count(count: int) -> None:
+    if count < 1:
+        raise UserError(f"--count must be at least 1, got {count}")
+
+
+def _check_images_source(source: str | None) -> None:
+    """--images must name a folder or tfds:NAME[:SPLIT]; checked before any work."""
+    if source is None or source.startswith("tfds:"):
+        return
+    if not Path(source).is_dir():
+        what = "is not a folder" if Path(source).exists() else "no such folder"
+        raise UserError(f"--images {source}: {what} (expected a folder of images or "
+                        "tfds:NAME[:SPLIT])")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
+    _check_count(args.count)
+    _check_images_source(args.images if args.report else None)
     from levit_tf.tflite import export
+    from levit_tf.tflite.exporter import check_request
+    from levit_tf.tflite.quantization import Quantization
     from levit_tf.tflite.report import build_report, format_table
 
+    float_ops = _float_ops(args.float_ops)
+    try:  # every check that needs no model, before the model loads
+        check_request(Path(args.output), Quantization(args.quantization), args.calibration_data,
+                      args.calibration_steps, float_ops)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     model = _load_model(args.model)
+    # held-out images before the export: a bad --images writes no .tflite
+    images = _images(args.images, args.count, model.config.image_hw) if args.report else None
     start = time.perf_counter()
     try:
         result = export(model, args.output, args.quantization,
                         calibration_data=args.calibration_data,
                         calibration_steps=args.calibration_steps, uint8_input=args.uint8_input,
-                        float_ops=_float_ops(args.float_ops))
+                        float_ops=float_ops)
     except (ValueError, TypeError, OSError) as err:
         raise UserError(str(err)) from None
     calibrated = ("" if result.calibration_images is None
@@ -63,27 +90,44 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
           f"{result.size_bytes / 1e6:.1f} MB{calibrated}) in {time.perf_counter() - start:.1f} s")
     if args.report:
-        images = _images(args.images, args.count, model.config.image_hw)
         report = build_report(result.path, model, images)
         print(format_table([report]))
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
+    _check_count(args.count)
+    _check_images_source(args.images)
     from levit_tf.tflite.report import build_report, format_table
 
+    from levit_tf.files import atomic_write_text, check_writable_file
+
+    for path in args.tflite:
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such file")
+    if args.json:
+        try:  # before the benchmark, not after it
+            check_writable_file(args.json, "--json")
+        except ValueError as err:
+            raise UserError(str(err)) from None
     model = _load_model(args.model)
     images = _images(args.images, args.count, model.config.image_hw)
     reports = []
     for path in args.tflite:
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such file")
         try:
             reports.append(build_report(path, model, images))
         except ValueError as err:
             raise UserError(str(err)) from None
     print(format_table(reports))
+    mismatched = [r for r in reports if r.mismatch]
+    if mismatched:  # exit 1, and (as every failed verb) no --json file
+        raise UserError("; ".join(f"{r.path} is not an export of {args.model} ({r.mismatch})"
+                                  for r in mismatched))
     if args.json:
-        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
+        try:
+            atomic_write_text(args.json,
+                              json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
+        except OSError as err:
+            raise UserError(f"--json {args.json}: {err.strerror or err}") from None
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:

@@ -17,17 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from levit_tf.tflite.calibration import (
+    IMAGE_SUFFIXES,
     CalibrationSource,
     calibration_images,
     representative_dataset,
+    source_name,
     to_input_domain,
 )
 from levit_tf.tflite.metadata import embed_metadata, labels_sidecar
 from levit_tf.tflite.quantization import Quantization, configure
 
+from levit_tf.files import atomic_write_bytes, check_writable_file
 from levit_tf.inference import LevitForInference, optimize_for_inference
+from levit_tf.labels import check_one_line_labels, ordered_labels
 from levit_tf.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
@@ -121,15 +126,8 @@ def export(model: keras.Model, path: str | os.PathLike,
     """
     mode = Quantization(quantization)
     path = Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(f"{path}: the output file name must end in .tflite")
-    if not path.parent.is_dir():
-        raise ValueError(f"{path.parent}: output directory does not exist")
-    if mode.needs_calibration and calibration_data is None:
-        raise ValueError(f"{mode.value} quantization needs calibration_data (real images, "
-                         "200 recommended)")
-    if float_ops and mode is not Quantization.INT8:
-        raise ValueError("float_ops (selective quantization) applies to int8 mode only")
+    float_ops = check_request(path, mode, calibration_data, calibration_steps, float_ops)
+    labels = export_labels(model)
     # full integer I/O quantizes the raw 0..255 input exactly; float modes take uint8 directly
     input_mode = "normalized"
     if uint8_input:
@@ -162,19 +160,95 @@ def export(model: keras.Model, path: str | os.PathLike,
         "config": config.to_dict(),
     }
     model_bytes = embed_metadata(model_bytes, json.loads(json.dumps(metadata)))
+    # labels first: a published .tflite always has its labels file beside it
+    _write_atomically(labels_sidecar(path), "".join(f"{label}\n" for label in labels).encode())
     _write_atomically(path, model_bytes)
-    _write_atomically(labels_sidecar(path),
-                      "".join(f"{config.id2label[i]}\n" for i in range(config.num_labels)).encode())
     return ExportResult(path, mode, input_mode, len(model_bytes), tuple(float_ops),
                         calibrated_on)
 
 
+def export_labels(model: keras.Model) -> list[str]:
+    """The class names a .tflite export publishes (metadata and ``labels.txt``), in class
+    order. Raises ValueError for ids that are not 0..N-1 and for labels with a line break
+    (``labels.txt`` is read line by line): they are refused, not escaped."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return []
+    labels = ordered_labels(config.id2label, config.num_labels)
+    check_one_line_labels(labels)
+    return labels
+
+
+def builtin_op_names() -> set[str]:
+    """Every TFLite builtin operator name (``BuiltinOperator``), e.g. 'SOFTMAX'."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
+
+
+def check_float_ops(names: Sequence[str]) -> tuple[str, ...]:
+    """Upper-cased op names for ``float_ops``; raises ValueError naming unknown ones with the
+    close valid names ('attention' is expanded by the CLI, not here)."""
+    import difflib
+
+    valid = builtin_op_names()
+    ops = tuple(dict.fromkeys(str(name).upper() for name in names))
+    for op in ops:
+        if op not in valid:
+            close = difflib.get_close_matches(op, sorted(valid), n=3, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            raise ValueError(
+                f"unknown float op {op!r}{hint}; use TFLite builtin op names such as "
+                f"{', '.join(ATTENTION_FLOAT_OPS)}, FULLY_CONNECTED, CONV_2D, ADD, MUL, or "
+                "'attention'")
+    return ops
+
+
+def check_calibration_count(source: CalibrationSource | None, steps: int) -> None:
+    """Fails at once when ``source`` cannot give ``steps`` images: a missing folder, a folder
+    with fewer image files, or a shorter array (datasets and tfds are counted while read)."""
+    if source is None or isinstance(source, tf.data.Dataset):
+        return
+    if isinstance(source, np.ndarray):
+        count = len(source)
+    elif str(source).startswith("tfds:"):
+        return
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise ValueError(f"calibration data {str(source)!r}: no such folder (expected a "
+                             "folder of images or tfds:NAME[:SPLIT])")
+        count = sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if count < steps:
+        raise ValueError(f"calibration data {source_name(source)} has {count} images, "
+                         f"--calibration-steps asks for {steps} (lower it or add images)")
+
+
+def check_request(path: Path, mode: Quantization, calibration_data: CalibrationSource | None,
+                  calibration_steps: int | None, float_ops: Sequence[str]) -> tuple[str, ...]:
+    """The checks ``export`` makes before any conversion work (the CLI runs them before it
+    loads the model); returns the validated ``float_ops``."""
+    if path.suffix != ".tflite":
+        raise ValueError(f"{path}: the output file name must end in .tflite")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path.parent}: output directory does not exist")
+    check_writable_file(path)
+    check_writable_file(labels_sidecar(path), "labels file")
+    if mode.needs_calibration and calibration_data is None:
+        raise ValueError(f"{mode.value} quantization needs calibration_data (real images, "
+                         "200 recommended)")
+    if mode.needs_calibration and calibration_steps is not None:
+        if isinstance(calibration_steps, bool) or not isinstance(calibration_steps,
+                                                                 int | np.integer):
+            raise ValueError(f"calibration steps must be an integer, got {calibration_steps!r}")
+        if calibration_steps < 1:
+            raise ValueError(f"{mode.value} quantization needs at least 1 calibration step, got "
+                             f"{calibration_steps} (default: every image there, up to 200)")
+        check_calibration_count(calibration_data, calibration_steps)
+    if float_ops and mode is not Quantization.INT8:
+        raise ValueError("float_ops (selective quantization) applies to int8 mode only")
+    return check_float_ops(float_ops) if float_ops else ()
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write_bytes(path, data)

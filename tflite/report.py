@@ -41,6 +41,7 @@ class TFLiteReport:
     partitions: int
     latency_ms: dict[int, float] = field(default_factory=dict)  # threads -> median ms
     fidelity: Fidelity | None = None
+    mismatch: str = ""  # why the file is not an export of the Keras model ("" = it fits)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,13 +74,41 @@ def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None
         size_mb=path.stat().st_size / 1e6, ops=dict(coverage.total_ops),
         builtin_ops=dict(coverage.builtin_ops), xnnpack_fraction=coverage.fraction_delegated,
         partitions=coverage.partitions)
+    if keras_model is not None:
+        report.mismatch = model_mismatch(model, keras_model)
     for count in threads:
         report.latency_ms[count] = TFLiteModel(path, num_threads=count).latency_ms(latency_runs)
-    if keras_model is not None and images is not None:
+    if keras_model is not None and images is not None and not report.mismatch:
         reference = np.asarray(keras_model.predict(images, batch_size=16, verbose=0)["logits"])
         logits = model(to_input_domain(images, model.input_mode))
         report.fidelity = fidelity(reference, logits)
     return report
+
+
+_ARCHITECTURE_KEYS = ("hidden_sizes", "num_attention_heads", "depths", "key_dim", "mlp_ratio",
+                      "attention_ratio", "num_channels")
+
+
+def model_mismatch(model: TFLiteModel, keras_model: keras.Model) -> str:
+    """Why ``model`` (.tflite) cannot be an export of ``keras_model`` ("" when it can be):
+    input size, number of classes, or (from the file's metadata) the architecture."""
+    config = getattr(keras_model, "config", None)
+    if config is None:
+        return ""
+    problems = []
+    height, width = config.image_hw
+    shape = model.input_shape
+    if len(shape) != 4 or tuple(shape[1:3]) != (height, width):
+        problems.append(f"input {'x'.join(map(str, shape[1:3]))}, model {height}x{width}")
+    outputs = int(model.output["shape"][-1])
+    if outputs != config.num_labels:
+        problems.append(f"{outputs} classes, model {config.num_labels}")
+    saved = model.metadata.get("config") or {}
+    ours = config.to_dict()
+    for key in _ARCHITECTURE_KEYS:
+        if key in saved and key in ours and saved[key] != ours[key]:
+            problems.append(f"{key} {saved[key]}, model {ours[key]}")
+    return "; ".join(problems)
 
 
 def format_table(reports: list[TFLiteReport]) -> str:
@@ -90,6 +119,9 @@ def format_table(reports: list[TFLiteReport]) -> str:
               f"{'cosine':>9}  outside XNNPACK")
     rows = [header]
     for r in reports:
+        if r.mismatch:
+            rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}  MISMATCH: {r.mismatch}")
+            continue
         f = r.fidelity
         fid = (f"{f.top1_agreement:>8.2%}{f.max_abs_error:>10.3g}{f.mean_abs_error:>10.3g}"
                f"{f.cosine_similarity:>9.5f}") if f else f"{'-':>8}{'-':>10}{'-':>10}{'-':>9}"

@@ -85,6 +85,9 @@ class TFLiteModel:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
+        if images.ndim == 4 and len(images) == 0:
+            raise ValueError(f"{self.path.name} got an empty batch (0 images); pass at least "
+                             "one image")
         expected = self.input_shape[1:]
         if images.ndim != 4 or images.shape[1:] != expected:
             raise ValueError(f"{self.path.name} takes images of shape (batch, "

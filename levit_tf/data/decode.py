@@ -6,7 +6,8 @@ What ``tf.io`` decodes correctly (checked against PIL ``Image.convert("RGB")``):
   equals Pillow's libjpeg output exactly; ``tf.io.decode_image``'s default (IFAST)
   DCT is up to ~5 levels off, so JPEGs are always routed to ``decode_jpeg``.
 * PNG: RGB, RGBA and LA (alpha dropped), L, 1-bit, palette (with or without
-  transparency; alpha dropped), 16-bit (scaled ``x >> 8``).
+  transparency; alpha dropped), 16-bit colour (``x >> 8``, as PIL reads it), 16-bit
+  grayscale (clipped at 255, as PIL's ``I;16 -> RGB`` conversion: decoded separately).
 * GIF: first frame. BMP: 24/32-bit and 8-bit grayscale.
 
 Not decoded correctly by TF, so :func:`scan_image_files` converts them once with
@@ -29,6 +30,7 @@ from typing import Literal
 import tensorflow as tf
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: (PIL format, PIL modes) that TF decodes correctly; ``None`` = any mode.
 _TF_NATIVE = {"JPEG": None, "PNG": None, "GIF": None, "BMP": {"RGB", "RGBA", "L"}}
 
@@ -49,10 +51,30 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     image = tf.cond(
         is_jpeg,
         lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8),
+        lambda: tf.cond(
+            _is_gray16_png(data),
+            lambda: _decode_gray16_png(data),
+            lambda: tf.io.decode_image(data, channels=3, expand_animations=False,
+                                       dtype=tf.uint8),
+        ),
     )
     image.set_shape([None, None, 3])
     return image
+
+
+def _is_gray16_png(data: tf.Tensor) -> tf.Tensor:
+    """PNG whose IHDR says bit depth 16, colour type 0 (grayscale): PIL opens it as I;16."""
+    header = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 26)]), 0, 26)
+    return ((tf.strings.substr(header, 0, 8) == PNG_MAGIC)
+            & (tf.strings.substr(header, 24, 2) == b"\x10\x00"))
+
+
+def _decode_gray16_png(data: tf.Tensor) -> tf.Tensor:
+    """16-bit grayscale as PIL's ``convert("RGB")`` does it: values clipped at 255 (not
+    scaled by 1/257 or ``>> 8``, which is what ``tf.io.decode_image(dtype=uint8)`` does)."""
+    gray = tf.io.decode_png(data, channels=1, dtype=tf.uint16)
+    gray = tf.cast(tf.minimum(gray, tf.constant(255, tf.uint16)), tf.uint8)
+    return tf.tile(gray, [1, 1, 3])
 
 
 @dataclasses.dataclass(frozen=True)

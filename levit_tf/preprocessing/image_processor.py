@@ -108,6 +108,8 @@ class LevitImageProcessor:
                 raise TypeError(f"unknown processor arguments: {sorted(unknown)}")
             config = LevitProcessorConfig.from_dict(config.to_dict(), **overrides)
         fn = self._function(config)
+        if self.config.extra.get("exif_transpose"):
+            images = _exif_transpose(images)
         outputs = []
         for image in to_image_list(images):
             if isinstance(image, tf.Tensor) and image.dtype != tf.uint8:
@@ -172,6 +174,22 @@ class LevitImageProcessor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
+
+
+def _exif_transpose(images: Any) -> Any:
+    """PIL images (alone or in a list) turned upright by their EXIF orientation tag; the
+    opt-in ``LevitImageProcessor(exif_transpose=True)`` (the reference processor ignores the
+    tag, so the default does too). Arrays and tensors carry no tag and pass unchanged."""
+    try:
+        import PIL.Image
+        import PIL.ImageOps
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        return images
+    if isinstance(images, PIL.Image.Image):
+        return PIL.ImageOps.exif_transpose(images)
+    if isinstance(images, list | tuple):
+        return [_exif_transpose(image) for image in images]
+    return images
 
 
 class LevitFeatureExtractor(LevitImageProcessor):

@@ -21,13 +21,9 @@ def _is_pil(image: Any) -> bool:
 def pil_to_uint8(image: PIL.Image.Image) -> np.ndarray:
     """PIL image -> (H, W, 3) uint8 RGB.
 
-    Matches HF's ``convert_to_rgb`` (``Image.convert("RGB")``: alpha dropped, palette
-    expanded, CMYK converted) except for 16-bit modes (``I;16*``), which are scaled with
-    ``>> 8`` instead of being clipped at 255 by PIL's ``I -> RGB`` conversion.
+    Exactly HF's ``convert_to_rgb`` (``Image.convert("RGB")``: alpha dropped, palette
+    expanded, CMYK converted, 16-bit grayscale ``I;16*`` clipped at 255 as PIL does).
     """
-    if image.mode.startswith("I;16"):
-        gray = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)

@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> None:
         result = finetune(options)
     except (ValueError, FileNotFoundError, ConversionError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:  # e.g. --out in a folder this user cannot write
+        where = f"{err.filename}: " if err.filename else ""
+        raise UserError(f"--out {options.out}: {where}{err.strerror or err}") from None
     if result.resumed_from:
         print(f"resumed at epoch {result.resumed_from + 1}")
     if result.resumed_from >= options.epochs:

@@ -51,8 +51,38 @@ def load_data(spec: str, image_size: ImageSize, batch_size: int, seed: int = 0,
     if spec == DIGITS:
         return _digits(image_size, batch_size, seed, val_fraction, augment)
     if spec.startswith(TFDS_PREFIX):
-        return _tfds(spec[len(TFDS_PREFIX):], image_size, batch_size, seed, val_fraction, augment)
-    return _folder(Path(spec), image_size, batch_size, seed, val_fraction, augment)
+        data = _tfds(spec[len(TFDS_PREFIX):], image_size, batch_size, seed, val_fraction,
+                     augment)
+    else:
+        data = _folder(Path(spec), image_size, batch_size, seed, val_fraction, augment)
+    check_class_count(spec, data.class_names)
+    return data
+
+
+def check_class_count(spec: str, class_names: list[str]) -> None:
+    """A classifier needs two classes at least: one class would 'train' to accuracy 1.0."""
+    if len(class_names) < 2:
+        names = ", ".join(repr(n) for n in class_names) or "none"
+        plural = "" if len(class_names) == 1 else "es"
+        raise ValueError(f"--data {spec}: {len(class_names)} class{plural} ({names}); a "
+                         "classifier needs at least 2 classes to fine-tune (one subfolder per "
+                         "class)")
+
+
+def check_folder_classes(spec: str) -> None:
+    """The cheap part of the folder checks (class subfolders only, no image is read), run
+    before the model loads."""
+    if spec == DIGITS or spec.startswith(TFDS_PREFIX):
+        return
+    root = Path(spec)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"--data {root}: no such directory (expected DIR/<class>/<image>, tfds:NAME or "
+            f"{DIGITS})")
+    if (root / "train").is_dir() and any((root / v).is_dir() for v in VAL_FOLDERS):
+        root = root / "train"
+    check_class_count(spec, sorted(d.name for d in root.iterdir()
+                                   if d.is_dir() and not d.name.startswith(".")) or [])
 
 
 def _augment(augment: bool) -> TrainAugment | None:

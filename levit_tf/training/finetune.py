@@ -25,7 +25,7 @@ from levit_tf.modeling_levit import (
     LevitPreTrainedModel,
 )
 from levit_tf.training.adapt import adapt_classifier
-from levit_tf.training.data_sources import DataSplits, load_data
+from levit_tf.training.data_sources import DataSplits, check_folder_classes, load_data
 from levit_tf.training.distribute import make_strategy
 from levit_tf.training.losses import SparseCrossEntropy
 from levit_tf.training.optimizers import adamw, warmup_cosine
@@ -162,7 +162,19 @@ def finetune(options: FinetuneOptions) -> FinetuneResult:
                          if state.settings.get(k) != options.settings()[k])
         raise ValueError(f"{run.root} holds a run with different settings ({', '.join(changed)}"
                          "); use a new --out directory or the same settings to resume")
+    check_folder_classes(options.data)
+    created = not run.root.exists()
     run.prepare()
+    try:
+        return _run(options, run, state, start)
+    except BaseException:  # failed or interrupted before its first epoch: no empty --out
+        if created:
+            run.remove_if_empty()
+        raise
+
+
+def _run(options: FinetuneOptions, run: RunDirectory, state: RunState | None,
+         start: float) -> FinetuneResult:
     if state is not None:
         run.trim_log(state.epochs_done)
     state = state or RunState(monitor=MONITOR, settings=options.settings())

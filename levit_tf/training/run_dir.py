@@ -27,6 +27,7 @@ from typing import Any
 
 import keras
 
+from levit_tf.files import check_writable_dir
 from levit_tf.optional import install_hint, is_available
 from levit_tf.training.curves import plot_curves
 
@@ -80,14 +81,25 @@ class RunDirectory:
             raise ValueError(f"{self.root} is not empty and holds no run ({STATE_FILE}); "
                              "choose a new or empty output directory")
         self.root.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(self.root, "--out")  # now, not after the first epoch
 
     def save_state(self, state: RunState) -> None:
         _atomic_write_text(self.state_path, json.dumps(dataclasses.asdict(state), indent=2))
 
     def save_model(self, model: keras.Model, path: Path) -> None:
         temporary = path.with_name(f".{path.stem}.tmp.keras")
-        model.save(temporary)
-        os.replace(temporary, path)
+        try:
+            model.save(temporary)
+            os.replace(temporary, path)
+        finally:  # interrupted (Ctrl-C) or failed: no half-written file left behind
+            if temporary.exists():
+                temporary.unlink()
+
+    def remove_if_empty(self) -> None:
+        """Removes ``root`` when it holds nothing (a run that failed before its first epoch
+        was saved), so that no empty output folder is left behind."""
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
 
     def trim_log(self, epochs_done: int) -> None:
         """Drops log rows of epochs after ``epochs_done`` (written before an interruption)."""
@@ -171,15 +183,23 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 def _atomic_write_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 def _atomic_write_rows(path: Path, rows: list[list[str]]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as handle:
-        csv.writer(handle).writerows(rows)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 __all__ = ["RunCheckpoint", "RunDirectory", "RunState"]

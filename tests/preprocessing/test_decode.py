@@ -50,12 +50,8 @@ def _write_formats(tmp_path, rgb: np.ndarray) -> dict[str, tuple[str, np.ndarray
     for name, (image, kwargs) in specs.items():
         path = tmp_path / name
         image.save(path, **kwargs)
-        with PIL.Image.open(path) as reread:
-            if reread.mode.startswith("I;16"):
-                gray = (np.asarray(reread, np.uint16) >> 8).astype(np.uint8)
-                expected = np.repeat(gray[:, :, None], 3, axis=2)
-            else:
-                expected = np.asarray(reread.convert("RGB"))  # first frame for GIF
+        with PIL.Image.open(path) as reread:  # 16-bit gray (I;16) included: PIL clips it
+            expected = np.asarray(reread.convert("RGB"))  # first frame for GIF
         out[name] = (str(path), expected)
     return out
 
