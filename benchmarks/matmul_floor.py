@@ -31,10 +31,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras import ops
-from levit_tf.tflite import TFLiteModel, export
 from tqdm import tqdm
 
 from levit_tf import inference
+from levit_tf.tflite import TFLiteModel, export
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
@@ -70,8 +70,8 @@ def prepare(work: Path, preset: str, modes: list[str]) -> dict[str, Path]:
     counts equal the full graph's (tests/tflite/test_matmul_floor.py keeps them in step)."""
     import safetensors.torch
     import torch
-    from levit_tf.converters import load_pretrained
 
+    from levit_tf.converters import load_pretrained
     from levit_tf.testing.torch_reference import timm_model
 
     timm = timm_model(preset, seed=0)  # every weight and BN statistic randomized

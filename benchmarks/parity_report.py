@@ -23,10 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import safetensors.torch
 import torch
-from levit_tf.converters import load_pretrained
 from tqdm import tqdm
 
 from levit_tf.configuration_levit import PRESETS
+from levit_tf.converters import load_pretrained
 from levit_tf.testing.torch_reference import (
     hf_model,
     nhwc,

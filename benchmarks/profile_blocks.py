@@ -20,11 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 from keras import ops
-from levit_tf.tflite import TFLiteModel
 from tqdm import tqdm
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
+from levit_tf.tflite import TFLiteModel
 
 
 class Prefix(keras.Model):

@@ -208,11 +208,11 @@ def prepare(work: Path, preset: str, progress) -> None:
     import numpy as np
     import safetensors.torch
     import torch
-    from levit_tf.converters import load_pretrained
-    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
 
+    from levit_tf.converters import load_pretrained
     from levit_tf.serving import export_saved_model
     from levit_tf.testing.torch_reference import hf_model, timm_model
+    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
 
     timm = timm_model(preset, seed=0)
     torch.save(timm.state_dict(), work / "timm_state.pt")

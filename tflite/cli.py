@@ -24,6 +24,7 @@ def _load_model(source: str):
 def _images(source: str | None, count: int, image_size: tuple[int, int]):
     """Normalized held-out images for fidelity, from a folder / tfds:NAME / digits[:SPLIT]."""
     import numpy as np
+
     from levit_tf.tflite.calibration import normalized_images
 
     if source is None:

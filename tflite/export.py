@@ -18,6 +18,10 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from levit_tf.inference import LevitForInference, optimize_for_inference
+from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.tflite.calibration import (
     CalibrationSource,
     representative_dataset,
@@ -25,10 +29,6 @@ from levit_tf.tflite.calibration import (
 )
 from levit_tf.tflite.metadata import embed_metadata, labels_sidecar
 from levit_tf.tflite.quantization import Quantization, configure
-
-from levit_tf.inference import LevitForInference, optimize_for_inference
-from levit_tf.modeling_levit import LevitPreTrainedModel
-from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 SIGNATURE = "serving_default"
 # Selective int8: the attention core (QK^T, bias, softmax, AV) and Hardswish stay in float; the

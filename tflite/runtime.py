@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from levit_tf.tflite.metadata import read_metadata
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
 
+from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
 from levit_tf.testing.torch_reference import hf_model, timm_model
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from levit_tf.converters import load_pretrained
 
 from levit_tf import LevitForImageClassificationWithTeacher
 from levit_tf.configuration_levit import PRESETS
+from levit_tf.converters import load_pretrained
 from levit_tf.testing.torch_reference import (
     hf_bias_index_buffers,
     hf_model,

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
 from levit_tf.tflite import (
     ATTENTION_FLOAT_OPS,
     TFLiteModel,
@@ -16,8 +18,6 @@ from levit_tf.tflite import (
     xnnpack_coverage,
 )
 from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
-
-from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
 from tests.models.test_models import SMALL, randomize
 
 

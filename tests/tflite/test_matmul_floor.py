@@ -5,9 +5,9 @@ afterwards, and the table's arithmetic."""
 from __future__ import annotations
 
 import pytest
-from levit_tf.tflite import export, xnnpack_coverage
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.tflite import export, xnnpack_coverage
 from tests.benchmark_scripts import load_benchmark
 from tests.models.test_models import SMALL, randomize
 

@@ -20,8 +20,8 @@ import pytest
 import tensorflow as tf
 import torch
 import torch.nn.functional as F
-from levit_tf.converters import load_pretrained
 
+from levit_tf.converters import load_pretrained
 from levit_tf.testing.torch_reference import hf_model, nhwc, relative_error
 
 LR = 0.1
