@@ -14,21 +14,22 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from levit_tf.batch_norm_sync import sync_batch_norm_statistics
 from levit_tf.configuration_levit import LevitConfig
-from levit_tf.layers import (
-    LevitClassificationHead,
-    LevitPatchEmbeddings,
-    pixel_shape,
-    register,
-    stages_from_config,
-)
-from levit_tf.training.objectives import (
+from levit_tf.distillation import (
     Distillation,
     float32_logits,
     is_structured,
     model_logits,
     split_targets,
     two_head_loss,
+)
+from levit_tf.layers import (
+    LevitClassificationHead,
+    LevitPatchEmbeddings,
+    pixel_shape,
+    register,
+    stages_from_config,
 )
 
 
@@ -122,8 +123,6 @@ class LevitPreTrainedModel(keras.Model):
     # ----------------------------------------------------------------------------- training
     def train_step(self, data):
         """Keras' train step, then BN running statistics averaged over tf.distribute replicas."""
-        from levit_tf.training.distribute import sync_batch_norm_statistics
-
         logs = super().train_step(data)
         sync_batch_norm_statistics(self)
         return logs
@@ -155,6 +154,9 @@ class LevitPreTrainedModel(keras.Model):
         Keyword arguments go to ``levit_tf.converters.load_pretrained`` (e.g. ``num_labels``,
         ``ignore_mismatched_sizes``).
         """
+        # The one deliberate upward import: the converters build these model classes, and this
+        # HF-named entry point hands them the class; importing them on use also keeps checkpoint
+        # I/O (safetensors, hub) out of ``import levit_tf.modeling_levit``.
         from levit_tf.converters import load_pretrained
 
         return load_pretrained(source, model_class=cls, **kwargs)

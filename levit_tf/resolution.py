@@ -30,6 +30,8 @@ from levit_tf.image_size import (
     image_size_argument,
     parse_image_size,
 )
+from levit_tf.layers import LevitResidual, _BiasedAttention
+from levit_tf.modeling_levit import LevitPreTrainedModel
 
 logger = logging.getLogger("levit_tf.resolution")
 
@@ -74,8 +76,6 @@ class GridChange:
 
 def attention_layers(model: Any) -> list[Any]:
     """Every attention layer of a LeViT model with a bias table, in model order."""
-    from levit_tf.layers import LevitResidual, _BiasedAttention
-
     found = []
     for stage in model.levit.stages:
         for block in stage.blocks:
@@ -93,8 +93,6 @@ def change_resolution(model: Any, image_size: int | Sequence[int],
     ``resize_bias_table``; all other weights are copied unchanged. Returns ``model`` itself when
     the grids do not change. Logs one warning listing the sizes.
     """
-    from levit_tf.modeling_levit import LevitPreTrainedModel
-
     if not isinstance(model, LevitPreTrainedModel):
         raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
     size = parse_image_size(image_size)
