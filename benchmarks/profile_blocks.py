@@ -35,7 +35,9 @@ class Prefix(keras.Model):
         self.folded, self.blocks = folded, blocks
 
     def call(self, pixel_values):
-        x = self.folded.tokens(pixel_values, self.blocks)
+        x = self.folded.stem_tokens(pixel_values)
+        for block in self.folded.blocks[:self.blocks]:
+            x = block(x)
         return {"logits": ops.mean(ops.reshape(x, (1, -1, x.shape[-1])), axis=1)}
 
 

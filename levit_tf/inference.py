@@ -280,16 +280,19 @@ class LevitForInference(keras.Model):
             self.head.build((shape[0], shape[-1]))
         self.built = True
 
-    def tokens(self, pixel_values, num_blocks: int | None = None):
-        """Stem and the first ``num_blocks`` blocks (all by default): (B, H, W, 3) ->
-        2-D tokens (B*N, C)."""
+    def stem_tokens(self, pixel_values):
+        """The stem: (B, H, W, 3) -> 2-D tokens (B*N, C) that ``self.blocks`` take in turn."""
         x = pixel_values
         if self.input_mode != "normalized":
             x = ops.cast(x, "float32") + self.negated_input_offset
         for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
             x = conv(pad(ops.hard_swish(x) if i else x))
-        x = ops.reshape(x, (-1, x.shape[-1]))
-        for block in self.blocks[:num_blocks]:
+        return ops.reshape(x, (-1, x.shape[-1]))
+
+    def tokens(self, pixel_values):
+        """Stem and every block: (B, H, W, 3) -> 2-D tokens (B*N, C)."""
+        x = self.stem_tokens(pixel_values)
+        for block in self.blocks:
             x = block(x)
         return x
 

@@ -12,7 +12,7 @@ import safetensors.torch
 import torch
 
 from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
-from levit_tf.testing.torch_reference import hf_model, timm_model
+from tests.support.torch_reference import hf_model, timm_model
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_unexpected_key_is_named(tmp_path, timm_file):
 
 
 def test_wrong_bias_index_is_rejected(tmp_path):
-    from levit_tf.testing.torch_reference import save_fb_checkpoint
+    from tests.support.torch_reference import save_fb_checkpoint
 
     path = save_fb_checkpoint(hf_model("levit-128S", seed=9), tmp_path / "fb.pth")
     checkpoint = torch.load(path, weights_only=True)
@@ -147,6 +147,7 @@ def test_cli_errors_are_one_message_without_traceback(tmp_path):
     assert run_cli("convert").returncode == 2  # usage error
 
 
+@pytest.mark.slow
 def test_cli_converts_a_hub_id_from_the_offline_cache(tmp_path):
     """`levit-tf convert facebook/levit-128S`: the real hub path, against a local HF cache."""
     reference = hf_model("levit-128S", seed=10)

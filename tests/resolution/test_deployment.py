@@ -11,7 +11,7 @@ from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAUL
 from levit_tf.preprocessing.transforms import preprocess_image
 from levit_tf.resolution import change_resolution
 from levit_tf.tflite import TFLiteModel, export, read_metadata
-from tests.models.test_models import SMALL, randomize
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from levit_tf.tflite import (
     xnnpack_coverage,
 )
 from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
-from tests.models.test_models import SMALL, randomize
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")

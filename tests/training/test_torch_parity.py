@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from levit_tf.converters import load_pretrained
-from levit_tf.testing.torch_reference import hf_model, nhwc, relative_error
+from tests.support.torch_reference import hf_model, nhwc, relative_error
 
 LR = 0.1
 LOSS_TOLERANCE = 1e-4
