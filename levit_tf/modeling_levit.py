@@ -8,10 +8,11 @@ Outputs are dicts with HF's field names. A model is fully described by its ``con
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from levit_tf.batch_norm_sync import sync_batch_norm_statistics
@@ -160,6 +161,41 @@ class LevitPreTrainedModel(keras.Model):
         from levit_tf.converters import load_pretrained
 
         return load_pretrained(source, model_class=cls, **kwargs)
+
+
+def rebuild(model: LevitPreTrainedModel, config: LevitConfig | None = None, *,
+            model_class: type[LevitPreTrainedModel] | None = None, dtype: Any = None,
+            backbone_only: bool = False,
+            transform: Callable[[Any, Any], np.ndarray] | None = None) -> LevitPreTrainedModel:
+    """``model`` rebuilt with a changed config, class or dtype policy, its weights copied.
+
+    The new ``model_class`` (default: ``type(model)``) is built from ``config`` (default:
+    ``model.config``) under ``dtype`` (default: ``model``'s policy), keeps ``model``'s name and
+    backbone trainability, and takes ``model``'s weights paired by their path inside the model
+    (inside ``levit`` with ``backbone_only``): both must hold the same variables.
+    ``transform(old, new)`` gives the value for variable ``new`` (default: ``old``'s); its shape
+    must fit. The one "rebuild and copy" of the package (resolution, precision, fine-tuning).
+    """
+    cls = model_class or type(model)
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else model.dtype_policy
+    rebuilt = cls(config or model.config, dtype=policy, name=model.name)
+    rebuilt.levit.trainable = model.levit.trainable
+    source, target = (model.levit, rebuilt.levit) if backbone_only else (model, rebuilt)
+
+    def by_path(layer: keras.layers.Layer) -> dict[str, Any]:
+        return {variable.path[len(layer.path) + 1:]: variable for variable in layer.weights}
+
+    old, new = by_path(source), by_path(target)
+    if set(old) != set(new):
+        raise ValueError(f"cannot copy the weights of {model.name}: variables differ "
+                         f"({sorted(set(old) ^ set(new))[:4]} ...)")
+    for path, variable in new.items():
+        value = np.asarray(old[path]) if transform is None else transform(old[path], variable)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{path}: shape {tuple(value.shape)} does not fit "
+                             f"{tuple(variable.shape)}")
+        variable.assign(value)
+    return rebuilt
 
 
 @register
