@@ -108,6 +108,7 @@ def test_other_modes_export_and_run(mode, tolerance, random_model, images, tmp_p
     assert read_metadata(result.path)["quantization"] == mode
 
 
+@pytest.mark.slow  # trains a digits model (~100 s)
 def test_int8_on_a_trained_model(trained_model, tmp_path):
     model, calibration, held_out = trained_model
     reference = np.asarray(model.predict(held_out, verbose=0)["logits"])
@@ -128,6 +129,7 @@ def test_int8_on_a_trained_model(trained_model, tmp_path):
     assert mixed_coverage.partitions == 1 and not mixed_coverage.builtin_ops
 
 
+@pytest.mark.slow  # the trained digits model
 def test_uint8_input_matches_float_input(trained_model, tmp_path):
     model, calibration, held_out = trained_model
     raw = to_input_domain(held_out[:20], "uint8")
@@ -169,6 +171,7 @@ def test_bad_input(random_model, images, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_cli(random_model, tmp_path):
     random_model.save(tmp_path / "m.keras")
     ok = subprocess.run([sys.executable, "-m", "levit_tf.cli", "export-tflite",
