@@ -15,10 +15,12 @@ import math
 import keras
 import tensorflow as tf
 
+from levit_tf.keras_internals import sublayers
+
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     """The model's trainable BatchNormalization layers (those that update statistics)."""
-    return [layer for layer in model._flatten_layers(include_self=False)
+    return [layer for layer in sublayers(model)
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 

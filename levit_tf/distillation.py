@@ -50,6 +50,14 @@ def model_logits(outputs: Any) -> Any:
     return float32_logits(outputs)
 
 
+def added_loss(loss: Any) -> Any:
+    """One entry of ``Model.losses`` (``add_loss``, regularizers) as ``keras.Model.compute_loss``
+    adds it to the compiled loss: summed, and cast to floatx when not a float."""
+    if not keras.backend.is_float_dtype(loss.dtype):
+        loss = ops.cast(loss, keras.backend.floatx())
+    return ops.sum(loss)
+
+
 def is_structured(spec: Any) -> bool:
     """True for per-output loss/metric specs (a dict keyed by output name), which are passed the
     whole output dict; anything else applies to the logits."""
@@ -118,6 +126,7 @@ __all__ = [
     "LABELS_KEY",
     "TEACHER_LABELS_KEY",
     "Distillation",
+    "added_loss",
     "float32_logits",
     "is_structured",
     "model_logits",

@@ -19,12 +19,14 @@ from levit_tf.batch_norm_sync import sync_batch_norm_statistics
 from levit_tf.configuration_levit import LevitConfig
 from levit_tf.distillation import (
     Distillation,
+    added_loss,
     float32_logits,
     is_structured,
     model_logits,
     split_targets,
     two_head_loss,
 )
+from levit_tf.keras_internals import compiled_loss
 from levit_tf.layers import (
     LevitClassificationHead,
     LevitPatchEmbeddings,
@@ -369,15 +371,15 @@ class LevitForImageClassificationWithTeacher(LevitForImageClassification):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Training: the two-head loss of ``compile``; evaluation: L(logits, y)."""
         two_heads = (training and getattr(self, "_loss_on_logits", True)
-                     and self._compile_loss is not None and isinstance(y_pred, Mapping)
+                     and compiled_loss(self) is not None and isinstance(y_pred, Mapping)
                      and "distillation_logits" in y_pred)
         if not two_heads:
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         labels, teacher_labels = split_targets(y)
         loss = two_head_loss(
-            self._compile_loss, getattr(self, "distillation", Distillation()), x, labels,
+            compiled_loss(self), getattr(self, "distillation", Distillation()), x, labels,
             teacher_labels, float32_logits(y_pred["cls_logits"]),
             float32_logits(y_pred["distillation_logits"]), sample_weight)
         for extra in self.losses:  # regularization losses, as keras.Model.compute_loss adds them
-            loss = loss + self._aggregate_additional_loss(extra)
+            loss = loss + added_loss(extra)
         return loss
