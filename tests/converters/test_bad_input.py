@@ -117,6 +117,7 @@ def test_new_label_count_keeps_the_backbone(timm_file):
                                   reference.levit.stages[2].blocks[0].module.attention_biases)
 
 
+@pytest.mark.slow
 def test_safetensors_convert_without_torch(tmp_path, timm_file):
     script = textwrap.dedent(f"""
         import sys
@@ -136,6 +137,7 @@ def test_safetensors_convert_without_torch(tmp_path, timm_file):
     assert (tmp_path / "out.keras").is_file()
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_message_without_traceback(tmp_path):
     bad = tmp_path / "random.pth"
     bad.write_bytes(np.random.default_rng(1).bytes(1000))

@@ -75,6 +75,7 @@ def torch_step(model: torch.nn.Module, pixels: np.ndarray, labels: np.ndarray,
     return float(loss.detach()), train_logits, eval_logits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["plain", "hard"])  # classic: test_distillation.py
 def test_one_sgd_step_matches_pytorch(mode, batch, tmp_path):
     pixels, labels, teacher_labels = batch
