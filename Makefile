@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch is pinned to the local CPU build; torchvision 0.28.0 is the release built against it
-# (timm needs it importable, see tests/torch_compat.py).
+# (timm needs it importable, see tests/support/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 
 .PHONY: venv test lint clean bench floors peers demo

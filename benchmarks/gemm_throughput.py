@@ -28,11 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
-from levit_tf.tflite import export
 from tensorflow.lite.python import schema_py_generated as schema
 from tqdm import tqdm
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.tflite import export
 
 MODES = ("float32", "dynamic", "int8")
 

@@ -24,17 +24,20 @@ import argparse
 import contextlib
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.support (test-only helpers)
 
 from keras import ops
-from levit_tf.tflite import TFLiteModel, export
 from tqdm import tqdm
 
 from levit_tf import inference
+from levit_tf.tflite import TFLiteModel, export
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
@@ -70,9 +73,9 @@ def prepare(work: Path, preset: str, modes: list[str]) -> dict[str, Path]:
     counts equal the full graph's (tests/tflite/test_matmul_floor.py keeps them in step)."""
     import safetensors.torch
     import torch
-    from levit_tf.converters import load_pretrained
 
-    from levit_tf.testing.torch_reference import timm_model
+    from levit_tf.converters import load_pretrained
+    from tests.support.torch_reference import timm_model
 
     timm = timm_model(preset, seed=0)  # every weight and BN statistic randomized
     torch.save(timm.state_dict(), work / "timm_state.pt")

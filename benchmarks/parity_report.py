@@ -14,20 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.support (test-only helpers)
 
 import numpy as np
 import safetensors.torch
 import torch
-from levit_tf.converters import load_pretrained
 from tqdm import tqdm
 
 from levit_tf.configuration_levit import PRESETS
-from levit_tf.testing.torch_reference import (
+from levit_tf.converters import load_pretrained
+from tests.support.torch_reference import (
     hf_model,
     nhwc,
     relative_error,

@@ -20,11 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 from keras import ops
-from levit_tf.tflite import TFLiteModel
 from tqdm import tqdm
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
+from levit_tf.tflite import TFLiteModel
 
 
 class Prefix(keras.Model):
@@ -35,7 +35,9 @@ class Prefix(keras.Model):
         self.folded, self.blocks = folded, blocks
 
     def call(self, pixel_values):
-        x = self.folded.tokens(pixel_values, self.blocks)
+        x = self.folded.stem_tokens(pixel_values)
+        for block in self.folded.blocks[:self.blocks]:
+            x = block(x)
         return {"logits": ops.mean(ops.reshape(x, (1, -1, x.shape[-1])), axis=1)}
 
 

@@ -109,7 +109,7 @@ def worker_torch(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     import transformers
 
-    from levit_tf.testing.torch_reference import hf_config
+    from tests.support.torch_reference import hf_config
 
     config = hf_config(args.preset)
     model = transformers.LevitForImageClassification(config).train()

@@ -69,11 +69,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
-from levit_tf.tflite import TFLiteModel, export
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.data.pipeline import TrainAugment, eval_config, train_transform
 from levit_tf.resolution import attention_layers, change_resolution
+from levit_tf.tflite import TFLiteModel, export
 from levit_tf.training.digits import load_digits_split, preprocess_digits
 from levit_tf.training.losses import SparseCrossEntropy
 from levit_tf.training.optimizers import NO_DECAY_NAMES, no_weight_decay, warmup_cosine

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # tests.support: the randomized PyTorch references (test-only)
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 GFLOP_PER_IMAGE = {"levit-128S": 0.61, "levit-256": 2.24}  # 2 x MACs (paper: 305M, 1120M)
 PEAK_GFLOPS_PER_CORE = 0.61 / 5e-3  # the floor: LeViT-128S at ~5 ms on one core
@@ -150,7 +152,7 @@ def worker_torch(work: Path, preset: str, threads: int, runs: int) -> None:
     torch.set_num_threads(threads)
     import transformers
 
-    from levit_tf.testing.torch_reference import randomize_, timm_model
+    from tests.support.torch_reference import randomize_, timm_model
 
     hf = transformers.LevitForImageClassificationWithTeacher.from_pretrained(work / "hf")
     hf.eval()
@@ -208,11 +210,11 @@ def prepare(work: Path, preset: str, progress) -> None:
     import numpy as np
     import safetensors.torch
     import torch
-    from levit_tf.converters import load_pretrained
-    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
 
+    from levit_tf.converters import load_pretrained
     from levit_tf.serving import export_saved_model
-    from levit_tf.testing.torch_reference import hf_model, timm_model
+    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
+    from tests.support.torch_reference import hf_model, timm_model
 
     timm = timm_model(preset, seed=0)
     torch.save(timm.state_dict(), work / "timm_state.pt")

@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+
 from levit_tf.converters.errors import ConversionError
 
 StateDict = dict[str, np.ndarray]

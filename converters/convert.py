@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from levit_tf.attention_bias import attention_bias_index, resize_bias_table
+from levit_tf.configuration_levit import LevitConfig
 from levit_tf.converters.checkpoint_io import StateDict, read_state_dict
 from levit_tf.converters.errors import ConversionError, format_key_report
 from levit_tf.converters.infer_config import infer_config
 from levit_tf.converters.keras_targets import canonical_targets
 from levit_tf.converters.layouts import CanonicalState, to_canonical
-from tqdm.auto import tqdm
-
-from levit_tf.attention_bias import attention_bias_index, resize_bias_table
-from levit_tf.configuration_levit import LevitConfig
 from levit_tf.files import atomic_path, check_writable_file
 from levit_tf.hub import hub_download, looks_like_hub_id
 from levit_tf.modeling_levit import (

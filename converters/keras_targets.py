@@ -19,7 +19,7 @@ from levit_tf.layers import (
     LevitAttentionSubsample,
     LevitClassificationHead,
     LevitMLP,
-    LevitResidual,
+    model_blocks,
 )
 from levit_tf.modeling_levit import LevitPreTrainedModel
 
@@ -63,8 +63,7 @@ def _head(prefix: str, layer: LevitClassificationHead) -> dict[str, Target]:
 
 
 def _block(prefix: str, block) -> tuple[dict[str, Target], dict[str, IndexCheck]]:
-    if isinstance(block, LevitResidual):
-        return _block(prefix + "module.", block.module)
+    """Targets of one attention / MLP (residual wrappers already unwrapped)."""
     targets: dict[str, Target] = {}
     if isinstance(block, LevitMLP):
         targets.update(_dense_bn(prefix + "linear_up.", block.linear_up))
@@ -91,11 +90,12 @@ def canonical_targets(model: LevitPreTrainedModel) -> tuple[dict[str, Target],
     checks: dict[str, IndexCheck] = {}
     for k, layer in enumerate(model.levit.patch_embeddings.embedding_layers, start=1):
         targets.update(_conv_bn(f"levit.patch_embeddings.embedding_layer_{k}.", layer))
-    for s, stage in enumerate(model.levit.stages):
-        for index, block in enumerate(stage.blocks):
-            block_targets, block_checks = _block(f"levit.encoder.stages.{s}.layers.{index}.", block)
-            targets.update(block_targets)
-            checks.update(block_checks)
+    for ref in model_blocks(model.levit.stages):
+        prefix = f"levit.encoder.stages.{ref.stage}.layers.{ref.index}."
+        block_targets, block_checks = _block(prefix + ("module." if ref.residual else ""),
+                                             ref.module)
+        targets.update(block_targets)
+        checks.update(block_checks)
     for name in getattr(model, "head_names", ()):
         head = getattr(model, name)
         if head is not None:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+
 from levit_tf.converters.errors import ConversionError
 
 StateDict = dict[str, np.ndarray]

@@ -18,6 +18,10 @@ from levit_tf.labels import imagenet_1k_labels
 
 CONFIG_NAME = "config.json"
 
+#: How ``LevitForImageClassificationWithTeacher`` trains its two heads (``compile(distillation=)``,
+#: ``levit_tf.distillation``); here, in a module without Keras, so that CLI checks stay fast.
+DISTILLATION_MODES = ("none", "hard")
+
 # The five released architectures (facebookresearch/LeViT `specification`, paper Table 1).
 PRESETS: dict[str, dict[str, Any]] = {
     "levit-128S": dict(

@@ -21,17 +21,16 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from levit_tf.block_plan import BlockSpec, block_plan
 from levit_tf.configuration_levit import LevitConfig
 from levit_tf.layers import (
-    ConvBN,
-    DenseBN,
     LevitAttention,
     LevitAttentionSubsample,
     LevitClassificationHead,
     LevitMLP,
-    LevitResidual,
-    TorchBatchNorm,
+    check_block,
     key_softmax,
+    model_blocks,
     pixel_shape,
     register,
 )
@@ -43,50 +42,14 @@ from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAUL
 
 INPUT_MODES = ("normalized", "uint8", "rgb255")
 
-# ----------------------------------------------------------------------------------- folding math
-
-
-def _bn_scale_shift(bn: TorchBatchNorm) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode BN as y = x * scale + shift (float64)."""
-    gamma, beta, mean, var = (np.asarray(w, np.float64) for w in (
-        bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
-    scale = gamma / np.sqrt(var + bn.epsilon)
-    return scale, beta - mean * scale
-
-
-def fold_dense_bn(layer: DenseBN) -> tuple[np.ndarray, np.ndarray]:
-    """Linear(no bias) -> BN as one (kernel (C_in, C_out), bias (C_out,))."""
-    scale, shift = _bn_scale_shift(layer.batch_norm)
-    return np.asarray(layer.linear.kernel, np.float64) * scale, shift
-
-
-def fold_conv_bn(layer: ConvBN) -> tuple[np.ndarray, np.ndarray]:
-    """Conv(no bias) -> BN as one (kernel (kh, kw, C_in, C_out), bias (C_out,))."""
-    scale, shift = _bn_scale_shift(layer.batch_norm)
-    return np.asarray(layer.convolution.kernel, np.float64) * scale, shift
-
-
-def fold_head(layer: LevitClassificationHead) -> tuple[np.ndarray, np.ndarray]:
-    """BN -> Linear as one (kernel (C, labels), bias (labels,))."""
-    scale, shift = _bn_scale_shift(layer.batch_norm)
-    kernel = np.asarray(layer.linear.kernel, np.float64)
-    return scale[:, None] * kernel, shift @ kernel + np.asarray(layer.linear.bias, np.float64)
+# ----------------------------------------------------------------------------------- folding
+# (each layer folds itself: ``fused()`` / ``folded()`` in levit_tf.layers)
 
 
 def fuse_heads(heads: list[LevitClassificationHead]) -> tuple[np.ndarray, np.ndarray]:
     """The mean of several heads' logits as one Dense."""
-    folded = [fold_head(head) for head in heads]
+    folded = [head.fused() for head in heads]
     return (sum(k for k, _ in folded) / len(folded), sum(b for _, b in folded) / len(folded))
-
-
-def scale_query_columns(kernel: np.ndarray, bias: np.ndarray, num_heads: int, key_dim: int,
-                        scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Multiplies the first ``key_dim`` columns of every head's group (the queries) by scale."""
-    group = kernel.shape[1] // num_heads
-    factors = np.ones(group)
-    factors[:key_dim] = scale
-    factors = np.tile(factors, num_heads)
-    return kernel * factors, bias * factors
 
 
 # ----------------------------------------------------------------------------------- layers
@@ -174,18 +137,17 @@ class FoldedAttention(layers.Layer):
                 "num_heads": self.num_heads, "attention_ratio": self.attention_ratio,
                 "grid": list(self.grid), "stride": self.stride}
 
+    @classmethod
+    def from_spec(cls, spec: BlockSpec, name: str) -> FoldedAttention:
+        return cls(spec.output_dim, spec.key_dim, spec.num_heads, spec.attention_ratio,
+                   spec.grid, stride=spec.stride, name=name)
+
     def load_from(self, source: LevitAttention | LevitAttentionSubsample) -> None:
-        scale = source.scale
-        if self.stride == 1:
-            kernel, bias = fold_dense_bn(source.queries_keys_values)
-            kernel, bias = scale_query_columns(kernel, bias, self.num_heads, self.key_dim, scale)
-            _assign(self.queries_keys_values, kernel, bias)
-        else:
-            _assign(self.keys_values, *fold_dense_bn(source.keys_values))
-            kernel, bias = fold_dense_bn(source.queries)
-            _assign(self.queries, kernel * scale, bias * scale)
-        _assign(self.projection, *fold_dense_bn(source.projection))
-        self.negated_attention_bias.assign(-np.asarray(source.attention_bias(), np.float32))
+        folded = source.folded()
+        names = (("queries_keys_values",) if self.stride == 1 else ("keys_values", "queries"))
+        for name in (*names, "projection"):
+            _assign(getattr(self, name), *folded[name])
+        self.negated_attention_bias.assign(-folded["attention_bias"].astype(np.float32))
 
 
 @register
@@ -212,9 +174,14 @@ class FoldedMLP(layers.Layer):
         return {**super().get_config(), "hidden_size": self.hidden_size,
                 "hidden_dim": self.hidden_dim}
 
+    @classmethod
+    def from_spec(cls, spec: BlockSpec, name: str) -> FoldedMLP:
+        return cls(spec.output_dim, spec.hidden_dim, name=name)
+
     def load_from(self, source: LevitMLP) -> None:
-        _assign(self.linear_up, *fold_dense_bn(source.linear_up))
-        _assign(self.linear_down, *fold_dense_bn(source.linear_down))
+        folded = source.folded()
+        _assign(self.linear_up, *folded["linear_up"])
+        _assign(self.linear_down, *folded["linear_down"])
 
 
 def _assign(dense: layers.Layer, kernel: np.ndarray, bias: np.ndarray) -> None:
@@ -245,21 +212,14 @@ class LevitForInference(keras.Model):
                           for i in range(4)]
         self.stem_convs = [layers.Conv2D(w, c.kernel_size, strides=c.stride, name=f"stem_{i + 1}")
                            for i, w in enumerate(widths)]
+        #: The block plan this graph is built from; ``blocks[i]`` folds ``plan[i]``.
+        self.plan: tuple[BlockSpec, ...] = tuple(block_plan(c))
         self.blocks: list[layers.Layer] = []
-        for s, grid in enumerate(c.stage_grids()):
-            width = c.hidden_sizes[s]
-            for _ in range(c.depths[s]):
-                self.blocks.append(FoldedAttention(
-                    width, c.key_dim[s], c.num_attention_heads[s], c.attention_ratio[s], grid,
-                    name=f"stage{s}_attention_{len(self.blocks)}"))
-                self.blocks.append(FoldedMLP(width, width * c.mlp_ratio[s],
-                                             name=f"stage{s}_mlp_{len(self.blocks)}"))
-            if s < c.num_stages - 1:
-                out = c.hidden_sizes[s + 1]
-                self.blocks.append(FoldedAttention(
-                    out, c.key_dim[0], c.down_heads(s), 4, grid, stride=2,
-                    name=f"stage{s}_subsample_{len(self.blocks)}"))
-                self.blocks.append(FoldedMLP(out, out * 2, name=f"stage{s}_mlp_{len(self.blocks)}"))
+        for i, spec in enumerate(self.plan):
+            label = {"attention": "attention", "subsample_attention": "subsample"}.get(
+                spec.kind, "mlp")
+            folded_class = FoldedAttention if spec.is_attention else FoldedMLP
+            self.blocks.append(folded_class.from_spec(spec, name=f"stage{spec.stage}_{label}_{i}"))
         self.head = _dense(c.num_labels, "head") if self.with_head else None
         if input_mode != "normalized":  # x - 255 * mean; 1 / (255 * std) sits in the stem kernel
             self.negated_input_offset = self.add_weight(
@@ -281,16 +241,19 @@ class LevitForInference(keras.Model):
             self.head.build((shape[0], shape[-1]))
         self.built = True
 
-    def tokens(self, pixel_values, num_blocks: int | None = None):
-        """Stem and the first ``num_blocks`` blocks (all by default): (B, H, W, 3) ->
-        2-D tokens (B*N, C)."""
+    def stem_tokens(self, pixel_values):
+        """The stem: (B, H, W, 3) -> 2-D tokens (B*N, C) that ``self.blocks`` take in turn."""
         x = pixel_values
         if self.input_mode != "normalized":
             x = ops.cast(x, "float32") + self.negated_input_offset
         for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
             x = conv(pad(ops.hard_swish(x) if i else x))
-        x = ops.reshape(x, (-1, x.shape[-1]))
-        for block in self.blocks[:num_blocks]:
+        return ops.reshape(x, (-1, x.shape[-1]))
+
+    def tokens(self, pixel_values):
+        """Stem and every block: (B, H, W, 3) -> 2-D tokens (B*N, C)."""
+        x = self.stem_tokens(pixel_values)
+        for block in self.blocks:
             x = block(x)
         return x
 
@@ -312,14 +275,19 @@ class LevitForInference(keras.Model):
         return cls(**config)
 
     def load_from(self, model: LevitPreTrainedModel) -> None:
-        """Folds ``model``'s weights into this model's."""
+        """Folds ``model``'s weights into this model's; each folded block takes the block of
+        its plan entry (stage, index), checked to be the planned kind and size."""
         for conv, source in zip(self.stem_convs, model.levit.patch_embeddings.embedding_layers,
                                 strict=True):
-            _assign(conv, *fold_conv_bn(source))
-        sources = [block.module if isinstance(block, LevitResidual) else block
-                   for stage in model.levit.stages for block in stage.blocks]
-        for block, source in zip(self.blocks, sources, strict=True):
-            block.load_from(source)
+            _assign(conv, *source.fused())
+        sources = {ref.key: ref for ref in model_blocks(model.levit.stages)}
+        if set(sources) != {spec.key for spec in self.plan}:
+            raise ValueError(f"{model.name} has blocks {sorted(sources)}, the plan of this "
+                             f"config {[spec.key for spec in self.plan]}")
+        for spec, block in zip(self.plan, self.blocks, strict=True):
+            source = sources[spec.key]
+            check_block(spec, source)
+            block.load_from(source.module)
         if self.head is not None:
             _assign(self.head, *fuse_heads(model.heads()))
 

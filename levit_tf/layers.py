@@ -4,17 +4,32 @@ Tensors are NHWC in the stem and token-major (B, N, C) after it, N = H * W in ro
 (the order PyTorch's ``flatten(2).transpose(1, 2)`` gives). Sublayer attribute names follow HF's
 module names (``queries_keys_values``, ``projection``, ``linear_up`` ...), which the converters
 rely on. BatchNormalization uses PyTorch's settings: epsilon 1e-5, momentum 0.9 (torch's 0.1).
+
+Deploy-time folding sits next to the layer it folds (timm's ``fuse()``): ``fused()`` on ConvBN /
+DenseBN / LevitClassificationHead returns one (kernel, bias), ``folded()`` on the attentions and
+the MLP returns their folded projections (numpy float64); ``levit_tf.inference`` assigns them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from levit_tf.attention_bias import attention_bias_index, num_bias_offsets, query_grid
+from levit_tf.block_plan import (
+    ATTENTION,
+    DOWNSAMPLE_ATTENTION_RATIO,
+    DOWNSAMPLE_MLP_RATIO,
+    SUBSAMPLE_ATTENTION,
+    BlockSpec,
+    StageSpec,
+    stage_plan,
+)
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # Keras convention: moving = momentum * moving + (1 - momentum) * batch
@@ -82,6 +97,13 @@ class TorchBatchNorm(layers.BatchNormalization):
         y = y if rank == 4 else tf.reshape(y, tf.shape(inputs))
         return tf.cast(y, self.compute_dtype)
 
+    def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eval-mode BN as y = x * scale + shift (float64)."""
+        gamma, beta, mean, var = (np.asarray(w, np.float64) for w in (
+            self.gamma, self.beta, self.moving_mean, self.moving_variance))
+        scale = gamma / np.sqrt(var + self.epsilon)
+        return scale, beta - mean * scale
+
 
 def backend_float(dtype: Any) -> str:
     """float32 for reduced-precision inputs (BN statistics overflow in float16)."""
@@ -126,6 +148,11 @@ class ConvBN(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding}
 
+    def fused(self) -> tuple[np.ndarray, np.ndarray]:
+        """Conv(no bias) -> BN as one (kernel (kh, kw, C_in, C_out), bias (C_out,)), float64."""
+        scale, shift = self.batch_norm.scale_shift()
+        return np.asarray(self.convolution.kernel, np.float64) * scale, shift
+
 
 @register
 class DenseBN(layers.Layer):
@@ -150,6 +177,11 @@ class DenseBN(layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units}
 
+    def fused(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear(no bias) -> BN as one (kernel (C_in, C_out), bias (C_out,)), float64."""
+        scale, shift = self.batch_norm.scale_shift()
+        return np.asarray(self.linear.kernel, np.float64) * scale, shift
+
 
 @register
 class LevitClassificationHead(layers.Layer):
@@ -173,6 +205,12 @@ class LevitClassificationHead(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units}
+
+    def fused(self) -> tuple[np.ndarray, np.ndarray]:
+        """BN -> Linear as one (kernel (C, labels), bias (labels,)), float64."""
+        scale, shift = self.batch_norm.scale_shift()
+        kernel = np.asarray(self.linear.kernel, np.float64)
+        return scale[:, None] * kernel, shift @ kernel + np.asarray(self.linear.bias, np.float64)
 
 
 @register
@@ -300,6 +338,18 @@ class LevitAttention(_BiasedAttention):
     def get_config(self) -> dict:
         return {**super().get_config(), "hidden_size": self.hidden_size}
 
+    def folded(self) -> dict[str, Any]:
+        """BN folded into each projection, the softmax scale into the query columns, and the
+        gathered bias: {"queries_keys_values", "projection": (kernel, bias), "attention_bias":
+        (heads, N, N)}, float64."""
+        kernel, bias = self.queries_keys_values.fused()
+        group = kernel.shape[1] // self.num_heads  # per head [q (D) | k (D) | v (rD)]
+        factors = np.tile(np.r_[np.full(self.key_dim, self.scale),
+                                np.ones(group - self.key_dim)], self.num_heads)
+        return {"queries_keys_values": (kernel * factors, bias * factors),
+                "projection": self.projection.fused(),
+                "attention_bias": np.asarray(self.attention_bias(), np.float64)}
+
 
 @register
 class LevitAttentionSubsample(_BiasedAttention):
@@ -352,6 +402,16 @@ class LevitAttentionSubsample(_BiasedAttention):
     def get_config(self) -> dict:
         return {**super().get_config(), "output_dim": self.output_dim, "stride": self.stride}
 
+    def folded(self) -> dict[str, Any]:
+        """BN folded into each projection, the softmax scale into the queries, and the gathered
+        bias: {"keys_values", "queries", "projection": (kernel, bias), "attention_bias":
+        (heads, N_q, N_k)}, float64."""
+        kernel, bias = self.queries.fused()
+        return {"keys_values": self.keys_values.fused(),
+                "queries": (kernel * self.scale, bias * self.scale),
+                "projection": self.projection.fused(),
+                "attention_bias": np.asarray(self.attention_bias(), np.float64)}
+
 
 @register
 class LevitMLP(layers.Layer):
@@ -377,6 +437,10 @@ class LevitMLP(layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "hidden_size": self.hidden_size,
                 "hidden_dim": self.hidden_dim}
+
+    def folded(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{"linear_up", "linear_down": (kernel, bias)} with BN folded, float64."""
+        return {"linear_up": self.linear_up.fused(), "linear_down": self.linear_down.fused()}
 
 
 @register
@@ -418,6 +482,64 @@ class LevitResidual(layers.Layer):
         return cls(**config)
 
 
+def block_from_spec(spec: BlockSpec, drop_path_rate: float = 0.0,
+                    dtype: Any = None) -> layers.Layer:
+    """The training layer of one plan entry, named ``layers_{index}`` (HF's ``layers.{index}``):
+    residual attention / MLP, or the (non-residual) subsample attention."""
+    name = f"layers_{spec.index}"
+    if spec.kind == SUBSAMPLE_ATTENTION:
+        return LevitAttentionSubsample(
+            spec.output_dim, spec.key_dim, spec.num_heads, spec.attention_ratio, spec.grid,
+            stride=spec.stride, dtype=dtype, name=name)
+    if spec.kind == ATTENTION:
+        module = LevitAttention(spec.output_dim, spec.key_dim, spec.num_heads,
+                                spec.attention_ratio, spec.grid, dtype=dtype, name="attention")
+    else:  # MLP, SUBSAMPLE_MLP
+        module = LevitMLP(spec.output_dim, spec.hidden_dim, dtype=dtype, name="mlp")
+    return LevitResidual(module, drop_path_rate, dtype=dtype, name=name)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockRef:
+    """A block of a built model: ``layer`` is ``stages[stage].blocks[index]``, ``module`` the
+    attention / MLP inside it (the layer itself when it is not a LevitResidual)."""
+
+    stage: int
+    index: int
+    layer: layers.Layer
+    module: layers.Layer
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.stage, self.index
+
+    @property
+    def residual(self) -> bool:
+        return self.layer is not self.module
+
+
+def model_blocks(stages: list[LevitStage]) -> list[BlockRef]:
+    """Every block of a list of stages (``model.levit.stages``), residual wrappers unwrapped:
+    the one walk that the folding, the converters and the resolution change use."""
+    return [BlockRef(s, i, block, block.module if isinstance(block, LevitResidual) else block)
+            for s, stage in enumerate(stages) for i, block in enumerate(stage.blocks)]
+
+
+def check_block(spec: BlockSpec, ref: BlockRef) -> None:
+    """Raises ValueError unless the built block ``ref`` is the one ``spec`` plans."""
+    kinds = {ATTENTION: LevitAttention, SUBSAMPLE_ATTENTION: LevitAttentionSubsample}
+    expected = kinds.get(spec.kind, LevitMLP)
+    sizes = ((ref.module.key_dim, ref.module.num_heads, ref.module.attention_ratio,
+              ref.module.grid) if spec.is_attention else (ref.module.hidden_dim,))
+    planned = ((spec.key_dim, spec.num_heads, spec.attention_ratio, spec.grid)
+               if spec.is_attention else (spec.hidden_dim,))
+    if (ref.key != spec.key or type(ref.module) is not expected or ref.residual != spec.residual
+            or sizes != planned):
+        raise ValueError(f"block stages[{ref.stage}].blocks[{ref.index}] "
+                         f"({type(ref.module).__name__} {sizes}) is not the planned "
+                         f"{spec.kind} {planned} at {spec.key}")
+
+
 @register
 class LevitStage(layers.Layer):
     """``depth`` x (residual attention, residual MLP) on one grid, then optionally the shrinking
@@ -430,38 +552,32 @@ class LevitStage(layers.Layer):
                  attention_ratio: int, mlp_ratio: int, grid: tuple[int, int],
                  drop_path_rate: float = 0.0, downsample_dim: int | None = None,
                  downsample_key_dim: int | None = None, downsample_heads: int | None = None,
-                 downsample_attention_ratio: int = 4, downsample_mlp_ratio: int = 2,
-                 **kwargs: Any) -> None:
+                 downsample_attention_ratio: int = DOWNSAMPLE_ATTENTION_RATIO,
+                 downsample_mlp_ratio: int = DOWNSAMPLE_MLP_RATIO, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.spec = StageSpec(
+            hidden_size=hidden_size, key_dim=key_dim, depth=depth, num_heads=num_heads,
+            attention_ratio=attention_ratio, mlp_ratio=mlp_ratio,
+            grid=tuple(int(s) for s in grid), downsample_dim=downsample_dim,
+            downsample_key_dim=downsample_key_dim, downsample_heads=downsample_heads,
+            downsample_attention_ratio=downsample_attention_ratio,
+            downsample_mlp_ratio=downsample_mlp_ratio)
         self.hidden_size, self.key_dim, self.depth, self.num_heads = (
             hidden_size, key_dim, depth, num_heads)
         self.attention_ratio, self.mlp_ratio = attention_ratio, mlp_ratio
-        self.grid = tuple(int(s) for s in grid)
+        self.grid = self.spec.grid
         self.drop_path_rate = drop_path_rate
         self.downsample_dim, self.downsample_key_dim, self.downsample_heads = (
             downsample_dim, downsample_key_dim, downsample_heads)
         self.downsample_attention_ratio = downsample_attention_ratio
         self.downsample_mlp_ratio = downsample_mlp_ratio
-        policy = self.dtype_policy
+        self.blocks: list[layers.Layer] = [
+            block_from_spec(block, drop_path_rate, self.dtype_policy)
+            for block in self.spec.blocks()]
 
-        def residual(module: layers.Layer, index: int) -> LevitResidual:
-            return LevitResidual(module, drop_path_rate, dtype=policy, name=f"layers_{index}")
-
-        self.blocks: list[layers.Layer] = []
-        for _ in range(depth):
-            self.blocks.append(residual(LevitAttention(
-                hidden_size, key_dim, num_heads, attention_ratio, self.grid, dtype=policy,
-                name="attention"), len(self.blocks)))
-            self.blocks.append(residual(
-                LevitMLP(hidden_size, hidden_size * mlp_ratio, dtype=policy, name="mlp"),
-                len(self.blocks)))
-        if downsample_dim is not None:
-            self.blocks.append(LevitAttentionSubsample(
-                downsample_dim, downsample_key_dim, downsample_heads, downsample_attention_ratio,
-                self.grid, stride=2, dtype=policy, name=f"layers_{len(self.blocks)}"))
-            self.blocks.append(residual(LevitMLP(
-                downsample_dim, downsample_dim * downsample_mlp_ratio, dtype=policy, name="mlp"),
-                len(self.blocks)))
+    @classmethod
+    def from_spec(cls, spec: StageSpec, **kwargs: Any) -> LevitStage:
+        return cls(**dataclasses.asdict(spec), **kwargs)
 
     def build(self, input_shape: tuple) -> None:
         shape = input_shape
@@ -493,20 +609,10 @@ class LevitStage(layers.Layer):
 
 
 def stages_from_config(config: Any, dtype: Any = None) -> list[LevitStage]:
-    """The LevitStage list of a LevitConfig (HF ``down_ops``: key_dim[0], ratio 4, MLP 2)."""
-    grids = config.stage_grids()
-    stages = []
-    for i in range(config.num_stages):
-        last = i == config.num_stages - 1
-        stages.append(LevitStage(
-            hidden_size=config.hidden_sizes[i], key_dim=config.key_dim[i], depth=config.depths[i],
-            num_heads=config.num_attention_heads[i], attention_ratio=config.attention_ratio[i],
-            mlp_ratio=config.mlp_ratio[i], grid=grids[i], drop_path_rate=config.drop_path_rate,
-            downsample_dim=None if last else config.hidden_sizes[i + 1],
-            downsample_key_dim=None if last else config.key_dim[0],
-            downsample_heads=None if last else config.down_heads(i),
-            dtype=dtype, name=f"stages_{i}"))
-    return stages
+    """The LevitStage list of a LevitConfig, from its block plan (``levit_tf.block_plan``)."""
+    return [LevitStage.from_spec(spec, drop_path_rate=config.drop_path_rate, dtype=dtype,
+                                 name=f"stages_{i}")
+            for i, spec in enumerate(stage_plan(config))]
 
 
 def pixel_shape(config: Any) -> tuple[int | None, int, int, int]:
@@ -515,6 +621,7 @@ def pixel_shape(config: Any) -> tuple[int | None, int, int, int]:
 
 
 __all__ = [
-    "ConvBN", "DenseBN", "LevitAttention", "LevitAttentionSubsample", "LevitClassificationHead",
-    "LevitMLP", "LevitPatchEmbeddings", "LevitResidual", "LevitStage",
+    "BlockRef", "ConvBN", "DenseBN", "LevitAttention", "LevitAttentionSubsample",
+    "LevitClassificationHead", "LevitMLP", "LevitPatchEmbeddings", "LevitResidual", "LevitStage",
+    "block_from_spec", "check_block", "model_blocks", "stages_from_config",
 ]

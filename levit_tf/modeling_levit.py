@@ -8,27 +8,31 @@ Outputs are dicts with HF's field names. A model is fully described by its ``con
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from levit_tf.batch_norm_sync import sync_batch_norm_statistics
 from levit_tf.configuration_levit import LevitConfig
+from levit_tf.distillation import (
+    Distillation,
+    added_loss,
+    float32_logits,
+    is_structured,
+    model_logits,
+    split_targets,
+    two_head_loss,
+)
+from levit_tf.keras_internals import compiled_loss
 from levit_tf.layers import (
     LevitClassificationHead,
     LevitPatchEmbeddings,
     pixel_shape,
     register,
     stages_from_config,
-)
-from levit_tf.training.objectives import (
-    Distillation,
-    float32_logits,
-    is_structured,
-    model_logits,
-    split_targets,
-    two_head_loss,
 )
 
 
@@ -149,8 +153,6 @@ class LevitPreTrainedModel(keras.Model):
     # ----------------------------------------------------------------------------- training
     def train_step(self, data):
         """Keras' train step, then BN running statistics averaged over tf.distribute replicas."""
-        from levit_tf.training.distribute import sync_batch_norm_statistics
-
         logs = super().train_step(data)
         sync_batch_norm_statistics(self)
         return logs
@@ -190,9 +192,47 @@ class LevitPreTrainedModel(keras.Model):
         Keyword arguments go to ``levit_tf.converters.load_pretrained`` (e.g. ``num_labels``,
         ``ignore_mismatched_sizes``).
         """
+        # The one deliberate upward import: the converters build these model classes, and this
+        # HF-named entry point hands them the class; importing them on use also keeps checkpoint
+        # I/O (safetensors, hub) out of ``import levit_tf.modeling_levit``.
         from levit_tf.converters import load_pretrained
 
         return load_pretrained(source, model_class=cls, **kwargs)
+
+
+def rebuild(model: LevitPreTrainedModel, config: LevitConfig | None = None, *,
+            model_class: type[LevitPreTrainedModel] | None = None, dtype: Any = None,
+            backbone_only: bool = False,
+            transform: Callable[[Any, Any], np.ndarray] | None = None) -> LevitPreTrainedModel:
+    """``model`` rebuilt with a changed config, class or dtype policy, its weights copied.
+
+    The new ``model_class`` (default: ``type(model)``) is built from ``config`` (default:
+    ``model.config``) under ``dtype`` (default: ``model``'s policy), keeps ``model``'s name and
+    backbone trainability, and takes ``model``'s weights paired by their path inside the model
+    (inside ``levit`` with ``backbone_only``): both must hold the same variables.
+    ``transform(old, new)`` gives the value for variable ``new`` (default: ``old``'s); its shape
+    must fit. The one "rebuild and copy" of the package (resolution, precision, fine-tuning).
+    """
+    cls = model_class or type(model)
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else model.dtype_policy
+    rebuilt = cls(config or model.config, dtype=policy, name=model.name)
+    rebuilt.levit.trainable = model.levit.trainable
+    source, target = (model.levit, rebuilt.levit) if backbone_only else (model, rebuilt)
+
+    def by_path(layer: keras.layers.Layer) -> dict[str, Any]:
+        return {variable.path[len(layer.path) + 1:]: variable for variable in layer.weights}
+
+    old, new = by_path(source), by_path(target)
+    if set(old) != set(new):
+        raise ValueError(f"cannot copy the weights of {model.name}: variables differ "
+                         f"({sorted(set(old) ^ set(new))[:4]} ...)")
+    for path, variable in new.items():
+        value = np.asarray(old[path]) if transform is None else transform(old[path], variable)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{path}: shape {tuple(value.shape)} does not fit "
+                             f"{tuple(variable.shape)}")
+        variable.assign(value)
+    return rebuilt
 
 
 @register
@@ -366,15 +406,15 @@ class LevitForImageClassificationWithTeacher(LevitForImageClassification):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Training: the two-head loss of ``compile``; evaluation: L(logits, y)."""
         two_heads = (training and getattr(self, "_loss_on_logits", True)
-                     and self._compile_loss is not None and isinstance(y_pred, Mapping)
+                     and compiled_loss(self) is not None and isinstance(y_pred, Mapping)
                      and "distillation_logits" in y_pred)
         if not two_heads:
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         labels, teacher_labels = split_targets(y)
         loss = two_head_loss(
-            self._compile_loss, getattr(self, "distillation", Distillation()), x, labels,
+            compiled_loss(self), getattr(self, "distillation", Distillation()), x, labels,
             teacher_labels, float32_logits(y_pred["cls_logits"]),
             float32_logits(y_pred["distillation_logits"]), sample_weight)
         for extra in self.losses:  # regularization losses, as keras.Model.compute_loss adds them
-            loss = loss + self._aggregate_additional_loss(extra)
+            loss = loss + added_loss(extra)
         return loss

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from levit_tf.attention_bias import INTERPOLATION_MODES, resize_bias_table
+from levit_tf.block_plan import block_plan
 from levit_tf.configuration_levit import LevitConfig
 from levit_tf.image_size import (
     ImageSize,
@@ -30,6 +31,8 @@ from levit_tf.image_size import (
     image_size_argument,
     parse_image_size,
 )
+from levit_tf.layers import _BiasedAttention, model_blocks
+from levit_tf.modeling_levit import LevitPreTrainedModel, rebuild
 
 logger = logging.getLogger("levit_tf.resolution")
 
@@ -74,15 +77,8 @@ class GridChange:
 
 def attention_layers(model: Any) -> list[Any]:
     """Every attention layer of a LeViT model with a bias table, in model order."""
-    from levit_tf.layers import LevitResidual, _BiasedAttention
-
-    found = []
-    for stage in model.levit.stages:
-        for block in stage.blocks:
-            layer = block.module if isinstance(block, LevitResidual) else block
-            if isinstance(layer, _BiasedAttention):
-                found.append(layer)
-    return found
+    return [ref.module for ref in model_blocks(model.levit.stages)
+            if isinstance(ref.module, _BiasedAttention)]
 
 
 def change_resolution(model: Any, image_size: int | Sequence[int],
@@ -93,8 +89,6 @@ def change_resolution(model: Any, image_size: int | Sequence[int],
     ``resize_bias_table``; all other weights are copied unchanged. Returns ``model`` itself when
     the grids do not change. Logs one warning listing the sizes.
     """
-    from levit_tf.modeling_levit import LevitPreTrainedModel
-
     if not isinstance(model, LevitPreTrainedModel):
         raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
     size = parse_image_size(image_size)
@@ -102,21 +96,21 @@ def change_resolution(model: Any, image_size: int | Sequence[int],
     change = GridChange.between(model.config, config, mode)
     if not change.changes:
         return model
-    resized = type(model)(config, dtype=model.dtype_policy, name=model.name)
-    sources = {id(layer.attention_biases): layer for layer in attention_layers(model)}
-    targets = {id(layer.attention_biases): layer for layer in attention_layers(resized)}
+    new_grids = {spec.key: spec.grid for spec in block_plan(config) if spec.is_attention}
+    grids = {id(ref.module.attention_biases): (ref.module.grid, new_grids[ref.key])
+             for ref in model_blocks(model.levit.stages)
+             if isinstance(ref.module, _BiasedAttention)}  # bias table -> (old, new) key grid
     tables = 0
-    for old, new in zip(model.weights, resized.weights, strict=True):
-        if id(old) in sources and sources[id(old)].grid != targets[id(new)].grid:
-            value = resize_bias_table(np.asarray(old), sources[id(old)].grid,
-                                      targets[id(new)].grid, mode)
-            tables += 1
-        else:
-            value = np.asarray(old)
-        if tuple(value.shape) != tuple(new.shape):
-            raise ValueError(f"{old.path}: shape {value.shape} does not fit {new.path} "
-                             f"{tuple(new.shape)}")
-        new.assign(value)
+
+    def resize(old: Any, new: Any) -> np.ndarray:
+        nonlocal tables
+        old_grid, new_grid = grids.get(id(old), (None, None))
+        if old_grid == new_grid:
+            return np.asarray(old)
+        tables += 1
+        return resize_bias_table(np.asarray(old), old_grid, new_grid, mode)
+
+    resized = rebuild(model, config, transform=resize)
     logger.warning(change.message(tables))
     return resized
 

@@ -3,9 +3,12 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.slow
 def test_make_demo_quick(tmp_path):
     result = subprocess.run(["make", "-s", "demo", f"DEMO_ARGS=--quick --out {tmp_path}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -131,9 +131,8 @@ def test_labels_with_line_breaks_are_refused(capsys, tmp_path):
 
 
 def test_non_contiguous_label_ids_are_refused(capsys, tmp_path):
-    from levit_tf.tflite import export
-
     from levit_tf.serving import export_saved_model
+    from levit_tf.tflite import export
 
     model = tiny(num_labels=None, id2label={"0": "a", "5": "b"})
     with pytest.raises(ValueError, match=r"every class id 0\.\.1 once; it has ids \[0, 5\]"):
@@ -252,9 +251,8 @@ def _mode(path: Path) -> int:
 
 def test_published_files_get_umask_modes(capsys, keras_file, tflite_file, tmp_path):
     from levit_tf.converters import convert_to_file
-    from levit_tf.tflite import export
-
     from levit_tf.serving import export_saved_model
+    from levit_tf.tflite import export
 
     old = os.umask(0o027)
     try:
@@ -390,6 +388,7 @@ def test_hub_offline_and_preset_typos(monkeypatch, tmp_path):
 
 def test_unsafe_pickle_never_suggests_weights_only_false(tmp_path):
     import torch
+
     from levit_tf.converters import ConversionError, load_pretrained
 
     class Payload:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.serving import export_saved_model
-from tests.models.test_models import SMALL, randomize
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def keras_probabilities(model, paths) -> np.ndarray:
     return exp / exp.sum(1, keepdims=True), pixels
 
 
+@pytest.mark.slow  # subprocesses
 def test_saved_model_in_a_fresh_process_without_levit_tf(model, photo_files, tmp_path):
     directory = export_saved_model(model, tmp_path / "serving" / "1", top_k=3)
     expected, pixels = keras_probabilities(model, photo_files)
@@ -80,6 +81,7 @@ def test_saved_model_in_a_fresh_process_without_levit_tf(model, photo_files, tmp
     assert [row[0] for row in out["labels"]] == top1
 
 
+@pytest.mark.slow  # subprocesses
 def test_saved_model_cli_lists_both_signatures(model, tmp_path):
     directory = export_saved_model(model, tmp_path / "sm")
     cli = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show",
@@ -96,6 +98,7 @@ def run_cli(*args):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow  # subprocesses
 def test_predict_cli_on_keras_and_tflite(model, photo_files, tmp_path):
     from levit_tf.tflite import export
 

@@ -24,6 +24,7 @@ def _load_model(source: str):
 def _images(source: str | None, count: int, image_size: tuple[int, int]):
     """Normalized held-out images for fidelity, from a folder / tfds:NAME / digits[:SPLIT]."""
     import numpy as np
+
     from levit_tf.tflite.calibration import normalized_images
 
     if source is None:
@@ -97,9 +98,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_verify(args: argparse.Namespace) -> None:
     _check_count(args.count)
     _check_images_source(args.images)
-    from levit_tf.tflite.report import build_report, format_table
-
     from levit_tf.files import atomic_write_text, check_writable_file
+    from levit_tf.tflite.report import build_report, format_table
 
     for path in args.tflite:
         if not Path(path).is_file():

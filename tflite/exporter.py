@@ -19,6 +19,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from levit_tf.files import atomic_write_bytes, check_writable_file
+from levit_tf.inference import LevitForInference, optimize_for_inference
+from levit_tf.labels import check_one_line_labels, ordered_labels
+from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.tflite.calibration import (
     IMAGE_SUFFIXES,
     CalibrationSource,
@@ -29,12 +35,6 @@ from levit_tf.tflite.calibration import (
 )
 from levit_tf.tflite.metadata import embed_metadata, labels_sidecar
 from levit_tf.tflite.quantization import Quantization, configure
-
-from levit_tf.files import atomic_write_bytes, check_writable_file
-from levit_tf.inference import LevitForInference, optimize_for_inference
-from levit_tf.labels import check_one_line_labels, ordered_labels
-from levit_tf.modeling_levit import LevitPreTrainedModel
-from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 SIGNATURE = "serving_default"
 # Selective int8: the attention core (QK^T, bias, softmax, AV) and Hardswish stay in float; the

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
 from levit_tf.tflite.calibration import to_input_domain
 from levit_tf.tflite.runtime import TFLiteModel, xnnpack_coverage
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from levit_tf.tflite.metadata import read_metadata
 
 from levit_tf.native_logs import quiet_native_stderr
 from levit_tf.optional import require
+from levit_tf.tflite.metadata import read_metadata
 
 
 def _interpreter_class():

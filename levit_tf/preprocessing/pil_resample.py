@@ -271,18 +271,6 @@ def pil_resize_crop(
     return _resize_crop(image, resized_hw, crop_hw, resample, pillow13_pass_order, None)
 
 
-def resize_crop_levels(
-    image: tf.Tensor,
-    resized_hw: tuple[tf.Tensor, tf.Tensor],
-    crop_hw: tuple[int | tf.Tensor, int | tf.Tensor] | None = None,
-    resample: int = BICUBIC,
-    pillow13_pass_order: bool | None = None,
-) -> tf.Tensor:
-    """:func:`pil_resize_crop` as float32 (crop_h, crop_w, C) holding the levels 0..255."""
-    levels = pil_resize_crop(image, resized_hw, crop_hw, resample, pillow13_pass_order)
-    return tf.cast(levels, tf.float32)
-
-
 def resize_crop_lookup(
     image: tf.Tensor,
     resized_hw: tuple[tf.Tensor, tf.Tensor],

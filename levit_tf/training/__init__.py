@@ -1,8 +1,9 @@
 """Fine-tuning LeViT with ``model.fit``: optimizer recipe, distillation objectives, tf.distribute,
 mixed precision, run directories with resume, and the ``levit-tf finetune`` command.
 
-The models' ``compile`` / ``compute_loss`` (in ``levit_tf.modeling_levit``) use
-``levit_tf.training.objectives``; everything else here is imported lazily.
+This package only consumes the models: what their ``compile`` / ``compute_loss`` / ``train_step``
+need lives beside them (``levit_tf.distillation``, ``levit_tf.losses``,
+``levit_tf.batch_norm_sync``) and is re-exported here. Names are imported lazily.
 """
 
 from __future__ import annotations

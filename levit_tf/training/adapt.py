@@ -7,7 +7,11 @@ from typing import Any
 import keras
 
 from levit_tf.configuration_levit import LevitConfig
-from levit_tf.modeling_levit import LevitForImageClassification, LevitPreTrainedModel
+from levit_tf.modeling_levit import (
+    LevitForImageClassification,
+    LevitPreTrainedModel,
+    rebuild,
+)
 
 
 def adapt_classifier(model: LevitPreTrainedModel,
@@ -26,9 +30,7 @@ def adapt_classifier(model: LevitPreTrainedModel,
         return model
     config = LevitConfig.from_dict(model.config.to_dict(), id2label=id2label, label2id=None)
     config.architectures = [model_class.__name__]
-    adapted = model_class(config, dtype=policy, name=model.name)
-    adapted.levit.set_weights(model.levit.get_weights())
-    adapted.levit.trainable = model.levit.trainable
+    adapted = rebuild(model, config, model_class=model_class, dtype=policy, backbone_only=True)
     if same_labels and isinstance(model, LevitForImageClassification) and model.heads():
         source = {name: getattr(model, name) for name in model.head_names
                   if getattr(model, name) is not None}

@@ -23,6 +23,7 @@ from levit_tf.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
     LevitPreTrainedModel,
+    rebuild,
 )
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, check_folder_classes, load_data
@@ -110,10 +111,7 @@ def build_student(options: FinetuneOptions, source: LevitPreTrainedModel | None,
 
 
 def _with_drop_path(model: LevitPreTrainedModel, rate: float) -> LevitPreTrainedModel:
-    config = LevitConfig.from_dict(model.config.to_dict(), drop_path_rate=rate)
-    copy = type(model)(config, dtype=model.dtype_policy, name=model.name)
-    copy.set_weights(model.get_weights())
-    return copy
+    return rebuild(model, LevitConfig.from_dict(model.config.to_dict(), drop_path_rate=rate))
 
 
 def load_teacher(path: str, image_size: ImageSize, num_labels: int) -> keras.Model:

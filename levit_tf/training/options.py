@@ -6,10 +6,10 @@ import dataclasses
 import json
 from typing import Any
 
+from levit_tf.configuration_levit import DISTILLATION_MODES
 from levit_tf.image_size import parse_image_size
 from levit_tf.optional import require
 
-DISTILLATION_MODES = ("none", "hard")
 STRATEGIES = ("default", "mirrored", "multiworker")
 MONITOR = "val_accuracy"
 #: Options that may differ when a run is resumed (everything else must match).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.modeling_levit import LevitPreTrainedModel, rebuild
 
 MIXED_BFLOAT16 = "mixed_bfloat16"
 
@@ -26,10 +26,7 @@ def with_dtype_policy(model: LevitPreTrainedModel, policy: str = MIXED_BFLOAT16
     """
     if not isinstance(model, LevitPreTrainedModel):
         raise TypeError(f"expected a LeViT model, got {type(model).__name__}")
-    copy = type(model)(model.config, dtype=keras.dtype_policies.get(policy), name=model.name)
-    copy.levit.trainable = model.levit.trainable
-    copy.set_weights(model.get_weights())
-    return copy
+    return rebuild(model, dtype=keras.dtype_policies.get(policy))
 
 
 __all__ = ["MIXED_BFLOAT16", "with_dtype_policy"]

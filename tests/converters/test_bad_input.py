@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
 
-from levit_tf.testing.torch_reference import hf_model, timm_model
+from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
+from tests.support.torch_reference import hf_model, timm_model
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_unexpected_key_is_named(tmp_path, timm_file):
 
 
 def test_wrong_bias_index_is_rejected(tmp_path):
-    from levit_tf.testing.torch_reference import save_fb_checkpoint
+    from tests.support.torch_reference import save_fb_checkpoint
 
     path = save_fb_checkpoint(hf_model("levit-128S", seed=9), tmp_path / "fb.pth")
     checkpoint = torch.load(path, weights_only=True)
@@ -118,6 +118,7 @@ def test_new_label_count_keeps_the_backbone(timm_file):
                                   reference.levit.stages[2].blocks[0].module.attention_biases)
 
 
+@pytest.mark.slow
 def test_safetensors_convert_without_torch(tmp_path, timm_file):
     script = textwrap.dedent(f"""
         import sys
@@ -137,6 +138,7 @@ def test_safetensors_convert_without_torch(tmp_path, timm_file):
     assert (tmp_path / "out.keras").is_file()
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_message_without_traceback(tmp_path):
     bad = tmp_path / "random.pth"
     bad.write_bytes(np.random.default_rng(1).bytes(1000))
@@ -148,6 +150,7 @@ def test_cli_errors_are_one_message_without_traceback(tmp_path):
     assert run_cli("convert").returncode == 2  # usage error
 
 
+@pytest.mark.slow
 def test_cli_converts_a_hub_id_from_the_offline_cache(tmp_path):
     """`levit-tf convert facebook/levit-128S`: the real hub path, against a local HF cache."""
     reference = hf_model("levit-128S", seed=10)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from levit_tf.converters import load_pretrained
 
 from levit_tf import LevitForImageClassificationWithTeacher
 from levit_tf.configuration_levit import PRESETS
-from levit_tf.testing.torch_reference import (
+from levit_tf.converters import load_pretrained
+from tests.support.torch_reference import (
     hf_bias_index_buffers,
     hf_model,
     nhwc,
@@ -21,6 +21,9 @@ from levit_tf.testing.torch_reference import (
     timm_model,
 )
 
+#: levit-128S runs in the fast part; the four larger presets are marked slow.
+ALL_PRESETS = [pytest.param(name, marks=() if name == "levit-128S" else pytest.mark.slow)
+               for name in PRESETS]
 LOGIT_TOLERANCE = 1e-5
 HIDDEN_TOLERANCE = 1e-5
 
@@ -35,7 +38,7 @@ def assert_close(actual, reference, tolerance, what):
     assert error <= tolerance, f"{what}: relative error {error:.2e} > {tolerance:.0e}"
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", ALL_PRESETS)
 def test_hf_directory(preset, pixels, tmp_path):
     reference = hf_model(preset, seed=1)
     with torch.no_grad():
@@ -56,7 +59,7 @@ def test_hf_directory(preset, pixels, tmp_path):
         assert_close(ours, theirs, HIDDEN_TOLERANCE, f"hidden_states[{i}]")
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", ALL_PRESETS)
 @pytest.mark.parametrize("conv", [False, True], ids=["levit", "levit_conv"])
 def test_timm_checkpoint(preset, conv, pixels, tmp_path):
     reference = timm_model(preset, conv=conv, seed=2)
@@ -74,7 +77,8 @@ def test_timm_checkpoint(preset, conv, pixels, tmp_path):
         assert_close(ours, theirs, HIDDEN_TOLERANCE, f"hidden_states[{i}]")
 
 
-@pytest.mark.parametrize("preset", ["levit-128S", "levit-256"])
+@pytest.mark.parametrize("preset", [p for p in ALL_PRESETS if p.values[0] in ("levit-128S",
+                                                                             "levit-256")])
 def test_timm_pth_checkpoint(preset, pixels, tmp_path):
     reference = timm_model(preset, seed=3)
     with torch.no_grad():
@@ -84,7 +88,7 @@ def test_timm_pth_checkpoint(preset, pixels, tmp_path):
     assert_close(model(nhwc(pixels))["logits"], expected, LOGIT_TOLERANCE, "logits")
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", ALL_PRESETS)
 def test_facebookresearch_checkpoint(preset, pixels, tmp_path):
     reference = hf_model(preset, seed=4)
     with torch.no_grad():

@@ -11,7 +11,7 @@ from levit_tf import (
     LevitModel,
 )
 from levit_tf.inference import LevitForInference, optimize_for_inference
-from tests.models.test_models import SMALL, randomize
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")

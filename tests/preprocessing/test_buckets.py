@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from levit_tf.preprocessing import LevitImageProcessor, pil_resize, pil_resize_crop
-from levit_tf.preprocessing.pil_resample import resize_crop_levels, shape_bucket
+from levit_tf.preprocessing.pil_resample import shape_bucket
 
 RESAMPLES = [PIL.Image.Resampling.BICUBIC, PIL.Image.Resampling.BILINEAR]
 DYNAMIC = [tf.TensorSpec([None, None, None], tf.uint8)] + [tf.TensorSpec([], tf.int32)] * 2
@@ -94,9 +94,6 @@ def test_crop_larger_than_resize_is_zero_padded(photos):
     )
     np.testing.assert_array_equal(fn(tf.constant(array), 224, 160).numpy(), expected)
     np.testing.assert_array_equal(fn(tf.constant(array), 61, 37).numpy(), resized[19:80, 56:93])
-    levels = resize_crop_levels(tf.constant(array), (100, 150), (224, 160))
-    assert levels.dtype == tf.float32
-    np.testing.assert_array_equal(levels.numpy(), expected.astype(np.float32))
 
 
 def test_processor_gray_rgba_and_small_photos(photos, hf_pil_processor_cls):

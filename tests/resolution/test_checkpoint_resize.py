@@ -6,12 +6,12 @@ import logging
 import numpy as np
 import pytest
 import safetensors.torch
-from levit_tf.converters import ConversionError, load_pretrained
 
 from levit_tf import LevitForImageClassificationWithTeacher
+from levit_tf.converters import ConversionError, load_pretrained
 from levit_tf.resolution import attention_layers
-from levit_tf.testing.torch_reference import nhwc, relative_error, save_fb_checkpoint
-from tests.resolution.conftest import hf_at, logits_of, timm_at
+from tests.support.torch_reference import nhwc, relative_error, save_fb_checkpoint
+from tests.support.torch_resize import hf_at, logits_of, timm_at
 
 LOGIT_TOLERANCE = 1e-5
 

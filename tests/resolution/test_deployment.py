@@ -4,14 +4,14 @@ transform and the SavedModel's in-graph preprocessing for a non-square model."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from levit_tf.tflite import TFLiteModel, export, read_metadata
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.data.pipeline import eval_config
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.preprocessing.transforms import preprocess_image
 from levit_tf.resolution import change_resolution
-from tests.models.test_models import SMALL, randomize
+from levit_tf.tflite import TFLiteModel, export, read_metadata
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")

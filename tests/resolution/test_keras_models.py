@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 import torch
-from levit_tf.converters import load_pretrained
 
 from levit_tf import LevitConfig, LevitForImageClassification, LevitModel
 from levit_tf.cli import main as cli_main
+from levit_tf.converters import load_pretrained
 from levit_tf.resolution import attention_layers, change_resolution, parse_image_size
-from tests.models.test_models import SMALL, randomize
-from tests.resolution.conftest import torch_resize
+from tests.support.models import SMALL, randomize
+from tests.support.torch_resize import torch_resize
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
 from levit_tf.tflite import (
     ATTENTION_FLOAT_OPS,
     TFLiteModel,
@@ -16,9 +18,7 @@ from levit_tf.tflite import (
     xnnpack_coverage,
 )
 from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
-
-from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
-from tests.models.test_models import SMALL, randomize
+from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,7 @@ def test_other_modes_export_and_run(mode, tolerance, random_model, images, tmp_p
     assert read_metadata(result.path)["quantization"] == mode
 
 
+@pytest.mark.slow  # trains a digits model (~100 s)
 def test_int8_on_a_trained_model(trained_model, tmp_path):
     model, calibration, held_out = trained_model
     reference = np.asarray(model.predict(held_out, verbose=0)["logits"])
@@ -128,6 +129,7 @@ def test_int8_on_a_trained_model(trained_model, tmp_path):
     assert mixed_coverage.partitions == 1 and not mixed_coverage.builtin_ops
 
 
+@pytest.mark.slow  # the trained digits model
 def test_uint8_input_matches_float_input(trained_model, tmp_path):
     model, calibration, held_out = trained_model
     raw = to_input_domain(held_out[:20], "uint8")
@@ -186,6 +188,7 @@ def test_calibration_uses_the_images_that_exist(random_model, images, tmp_path, 
     assert any(detail["dtype"] == np.int8 for detail in interpreter.get_tensor_details())
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_cli(random_model, tmp_path):
     random_model.save(tmp_path / "m.keras")
     ok = subprocess.run([sys.executable, "-m", "levit_tf.cli", "export-tflite",

@@ -15,6 +15,7 @@ SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 @pytest.mark.parametrize("cls", [LevitForImageClassification,
                                  LevitForImageClassificationWithTeacher])
+@pytest.mark.slow
 def test_fit_learns_with_plain_loss_and_metrics(cls, tiny_config, task):
     keras.utils.set_random_seed(0)
     pixels, labels = task
@@ -68,6 +69,7 @@ def test_label_smoothing_loss_matches_keras_categorical():
         float(SCCE(labels, logits)), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_compiled_model_round_trips_through_keras_file(tiny_config, task, tmp_path):
     pixels, labels = task
     model = LevitForImageClassificationWithTeacher(tiny_config())

@@ -71,6 +71,7 @@ def test_hard_distillation_errors(tiny_config):
         LevitForImageClassification(tiny_config()).compile(loss=SCCE, distillation="hard")
 
 
+@pytest.mark.slow
 def test_hard_distillation_trains_each_head_on_its_targets(tiny_config, task):
     """Class head on y, distillation head on the teacher's labels (here another rule, y + 1)."""
     keras.utils.set_random_seed(0)
@@ -86,6 +87,7 @@ def test_hard_distillation_trains_each_head_on_its_targets(tiny_config, task):
     assert np.mean(np.argmax(out["distillation_logits"], -1) == teacher_labels) >= 0.6
 
 
+@pytest.mark.slow
 def test_teacher_model_runs_frozen_and_untracked(tiny_config, task):
     pixels, labels = task
     teacher = LevitForImageClassification(tiny_config())

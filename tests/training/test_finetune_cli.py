@@ -39,6 +39,7 @@ def read_log(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_finetune_digits_interrupted_then_resumed(tiny_checkpoint, tmp_path):
     out = tmp_path / "run"
     args = ["--model", str(tiny_checkpoint), "--data", "digits", "--out", str(out),
@@ -82,6 +83,7 @@ def test_finetune_digits_interrupted_then_resumed(tiny_checkpoint, tmp_path):
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
+@pytest.mark.slow
 def test_finetune_at_a_non_square_size(tiny_checkpoint, tmp_path):
     """A 32x32 checkpoint fine-tuned at 32x48: tables resized, data and model at 32x48."""
     out = tmp_path / "wide"

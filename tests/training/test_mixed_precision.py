@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from levit_tf import LevitForImageClassificationWithTeacher
 from levit_tf.training.precision import with_dtype_policy
 
 
+@pytest.mark.slow  # ~70 s of bfloat16 graph tracing on CPU
 def test_mixed_bfloat16_training_step(tiny_config, task):
     pixels, labels = task
     float_model = LevitForImageClassificationWithTeacher(tiny_config())

@@ -20,9 +20,9 @@ import pytest
 import tensorflow as tf
 import torch
 import torch.nn.functional as F
-from levit_tf.converters import load_pretrained
 
-from levit_tf.testing.torch_reference import hf_model, nhwc, relative_error
+from levit_tf.converters import load_pretrained
+from tests.support.torch_reference import hf_model, nhwc, relative_error
 
 LR = 0.1
 LOSS_TOLERANCE = 1e-4
@@ -75,6 +75,7 @@ def torch_step(model: torch.nn.Module, pixels: np.ndarray, labels: np.ndarray,
     return float(loss.detach()), train_logits, eval_logits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["plain", "hard"])  # classic: test_distillation.py
 def test_one_sgd_step_matches_pytorch(mode, batch, tmp_path):
     pixels, labels, teacher_labels = batch

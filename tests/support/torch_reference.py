@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from levit_tf.configuration_levit import PRESETS
-from levit_tf.testing.torch_compat import import_timm, make_torchvision_importable
+from tests.support.torch_compat import import_timm, make_torchvision_importable
 
 make_torchvision_importable()
 

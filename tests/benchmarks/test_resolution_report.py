@@ -8,7 +8,7 @@ import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.resolution import attention_layers
-from tests.benchmark_scripts import load_benchmark
+from tests.support.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import time
 
-import levit_tf.tflite
-
 import levit_tf
+import levit_tf.tflite
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

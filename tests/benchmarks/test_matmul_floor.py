@@ -5,11 +5,11 @@ afterwards, and the table's arithmetic."""
 from __future__ import annotations
 
 import pytest
-from levit_tf.tflite import export, xnnpack_coverage
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from tests.benchmark_scripts import load_benchmark
-from tests.models.test_models import SMALL, randomize
+from levit_tf.tflite import export, xnnpack_coverage
+from tests.support.benchmark_scripts import load_benchmark
+from tests.support.models import SMALL, randomize
 
 MATMULS = ("FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL")
 
@@ -19,6 +19,7 @@ def floor():
     return load_benchmark("matmul_floor")
 
 
+@pytest.mark.slow  # three TFLite conversions
 def test_skeleton_keeps_the_matmuls_only(floor, tmp_path):
     model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=3)
     full = xnnpack_coverage(export(model, tmp_path / "full.tflite").path).total_ops

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import tensorflow as tf
 
-from tests.benchmark_scripts import load_benchmark
+from tests.support.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,7 @@ def test_folder_dataset_image_size_and_cache(folder):
     np.testing.assert_array_equal(np.stack(first), np.stack(second))
 
 
+@pytest.mark.slow
 def test_train_pipeline_is_seeded_and_deterministic(folder):
     def run(seed: int) -> tf.data.Dataset:
         with pytest.warns(UserWarning):

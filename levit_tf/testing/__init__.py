@@ -1,1 +1,0 @@
-"""Helpers for checking levit_tf against the PyTorch references (torch, timm, transformers)."""

@@ -1,0 +1,1 @@
+"""Test-only helpers (not installed): PyTorch references, tiny configs, benchmark loading."""
