@@ -13,8 +13,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from levit_tf.hub import resolve_file
 from levit_tf.image_size import image_hw
 from levit_tf.labels import imagenet_1k_labels
+from levit_tf.presets import PRESETS, canonical_preset_name
 
 CONFIG_NAME = "config.json"
 
@@ -22,41 +24,7 @@ CONFIG_NAME = "config.json"
 #: ``levit_tf.distillation``); here, in a module without Keras, so that CLI checks stay fast.
 DISTILLATION_MODES = ("none", "hard")
 
-# The five released architectures (facebookresearch/LeViT `specification`, paper Table 1).
-PRESETS: dict[str, dict[str, Any]] = {
-    "levit-128S": dict(
-        hidden_sizes=[128, 256, 384], num_attention_heads=[4, 6, 8], depths=[2, 3, 4],
-        key_dim=[16, 16, 16],
-    ),
-    "levit-128": dict(
-        hidden_sizes=[128, 256, 384], num_attention_heads=[4, 8, 12], depths=[4, 4, 4],
-        key_dim=[16, 16, 16],
-    ),
-    "levit-192": dict(
-        hidden_sizes=[192, 288, 384], num_attention_heads=[3, 5, 6], depths=[4, 4, 4],
-        key_dim=[32, 32, 32],
-    ),
-    "levit-256": dict(
-        hidden_sizes=[256, 384, 512], num_attention_heads=[4, 6, 8], depths=[4, 4, 4],
-        key_dim=[32, 32, 32],
-    ),
-    "levit-384": dict(
-        hidden_sizes=[384, 512, 768], num_attention_heads=[6, 9, 12], depths=[4, 4, 4],
-        key_dim=[32, 32, 32], drop_path_rate=0.1,
-    ),
-}
-
 _ARCH_FIELDS = ("hidden_sizes", "num_attention_heads", "depths", "key_dim")
-
-
-def canonical_preset_name(name: str) -> str | None:
-    """Maps 'levit-128S', 'facebook/levit-128s', 'levit_128s', 'levit_conv_128s' to a preset key."""
-    key = name.rsplit("/", 1)[-1].lower().replace("_conv", "").replace("_", "-")
-    key = key.split(".", 1)[0]  # timm tags: levit_128s.fb_dist_in1k
-    for preset in PRESETS:
-        if preset.lower() == key:
-            return preset
-    return None
 
 
 def _as_int_list(value: Any, field: str) -> list[int]:
@@ -321,8 +289,6 @@ class LevitConfig:
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, **overrides: Any) -> LevitConfig:
         """Reads ``config.json`` from a model directory or an HF hub id (cache first)."""
-        from levit_tf.hub import resolve_file
-
         return cls.from_json_file(resolve_file(source, CONFIG_NAME), **overrides)
 
     def __eq__(self, other: object) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
+
+from levit_tf.presets import PRESETS
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
@@ -38,10 +41,6 @@ def resolve_file(source: str | os.PathLike, filename: str) -> Path:
 
 def close_model_names(name: str) -> list[str]:
     """Preset names and their hub ids close to ``name`` (a typo such as 'levit-999')."""
-    import difflib
-
-    from levit_tf.configuration_levit import PRESETS
-
     candidates = [*PRESETS, *(f"facebook/{p}" for p in PRESETS)]
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:  # a known name: nothing to suggest
