@@ -4,7 +4,7 @@
 
 Exports, from the same randomized weights, in each of ``--modes``:
 
-- ``levit-tf MODE``: the folded model, as ``levit_tf.tflite.export`` writes it;
+- ``levit-tf MODE``: the folded model, as ``levit_tf.tflite.export()`` writes it;
 - ``skeleton MODE``: the same graph with every op that is not a matmul or convolution taken out
   (hardswish, softmax, the attention-bias SUB, the residual ADDs), keeping only the reshapes,
   transposes and slices that feed the batched matmuls. It computes nothing useful: it is the

@@ -102,7 +102,7 @@ def main() -> None:
 
 
 def export_prefix(prefix: keras.Model, path: Path, mode: str) -> None:
-    """Converts a prefix model the way ``levit_tf.tflite.export`` converts the full one."""
+    """Converts a prefix model the way ``levit_tf.tflite.export()`` converts the full one."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as saved:

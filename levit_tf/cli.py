@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import image_size_argument
-from levit_tf.tf_startup import import_tensorflow_quietly
+from levit_tf.native_logs import import_tensorflow_quietly
+from levit_tf.optional import MissingDependency
 
 EXAMPLES = """examples:
   levit-tf convert facebook/levit-128S levit-128S.keras
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_args(args)  # option checks that need no TensorFlow: fast errors
         import_tensorflow_quietly()
         handler(args)
-    except UserError as err:
+    except (UserError, MissingDependency) as err:
         print(f"levit-tf {args.verb}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

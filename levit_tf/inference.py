@@ -29,6 +29,7 @@ from levit_tf.layers import (
     LevitClassificationHead,
     LevitMLP,
     check_block,
+    key_softmax,
     model_blocks,
     pixel_shape,
     register,
@@ -95,7 +96,7 @@ class FoldedAttention(layers.Layer):
 
     def call(self, x):
         query, key_t, value = self.split_heads(x)
-        weights = ops.softmax(ops.matmul(query, key_t) - self.negated_attention_bias, axis=-1)
+        weights = key_softmax(ops.matmul(query, key_t) - self.negated_attention_bias)
         out = self.projection(ops.hard_swish(self.merge_heads(ops.matmul(weights, value))))
         return x + out if self.stride == 1 else out  # self-attention is residual
 

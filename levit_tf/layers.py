@@ -13,6 +13,7 @@ the MLP returns their folded projections (numpy float64); ``levit_tf.inference``
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import keras
@@ -257,6 +258,14 @@ class LevitPatchEmbeddings(layers.Layer):
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
 
+
+def key_softmax(scores):
+    """Softmax over the keys (last axis). A 1x1 key grid (the last stage at small inputs) is a
+    softmax over one key, exactly 1: the same op, without Keras' warning about size-1 axes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are using a softmax over axis", UserWarning)
+        return ops.softmax(scores, axis=-1)
+
 class _BiasedAttention(layers.Layer):
     """Shared parts of both attentions: the learned bias table and the softmax(QK^T + B)V core."""
 
@@ -281,7 +290,7 @@ class _BiasedAttention(layers.Layer):
     def attend(self, query, key, value):
         """query (B, h, N_q, D), key (B, h, D, N_k), value (B, h, N_k, rD) -> (B, N_q, h*rD)."""
         scores = ops.matmul(query, key) * self.scale + ops.cast(self.attention_bias(), query.dtype)
-        weights = ops.softmax(scores, axis=-1)
+        weights = key_softmax(scores)
         out = ops.transpose(ops.matmul(weights, value), (0, 2, 1, 3))
         return ops.reshape(out, (-1, self.bias_index.shape[0], self.num_heads * self.value_dim))
 

@@ -10,10 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ATTENTION_FLOAT_OPS": "export",
-    "ExportResult": "export",
-    "check_builtin_only": "export",
-    "export": "export",
+    "ATTENTION_FLOAT_OPS": "exporter",
+    "ExportResult": "exporter",
+    "check_builtin_only": "exporter",
+    "export": "exporter",
     "labels_sidecar": "metadata",
     "read_metadata": "metadata",
     "Quantization": "quantization",
@@ -23,7 +23,12 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from levit_tf.tflite.export import ATTENTION_FLOAT_OPS, ExportResult, check_builtin_only, export
+    from levit_tf.tflite.exporter import (
+        ATTENTION_FLOAT_OPS,
+        ExportResult,
+        check_builtin_only,
+        export,
+    )
     from levit_tf.tflite.metadata import labels_sidecar, read_metadata
     from levit_tf.tflite.quantization import Quantization
     from levit_tf.tflite.runtime import DelegateCoverage, TFLiteModel, xnnpack_coverage

@@ -8,6 +8,7 @@ transform (resize, center crop, normalize) at the model's input size.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,12 @@ import tensorflow as tf
 
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+logger = logging.getLogger("levit_tf.tflite.calibration")
+
+#: Calibration images used when no count is given (fewer if the data has fewer).
+DEFAULT_CALIBRATION_STEPS = 200
+#: Below this many images a default-count calibration warns.
+MIN_CALIBRATION_IMAGES = 50
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CalibrationSource = str | os.PathLike | tf.data.Dataset | np.ndarray
 
@@ -71,22 +78,42 @@ def normalized_images(source: CalibrationSource, image_size: tuple[int, int]) ->
     return dataset
 
 
-def representative_dataset(source: CalibrationSource, steps: int, image_size: tuple[int, int],
-                           to_model_input: Callable[[np.ndarray], np.ndarray]
-                           ) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's generator: ``steps`` single images (1, H, W, 3) in the model's input
-    domain (``to_model_input`` maps normalized pixels to it). Raises if the source runs dry
-    before ``steps`` images, so that calibration never silently uses fewer."""
+def calibration_images(source: CalibrationSource, steps: int | None,
+                       image_size: tuple[int, int],
+                       to_model_input: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+    """Single calibration images (1, H, W, 3) in the model's input domain.
+
+    ``steps``: how many. None uses the images that exist, up to ``DEFAULT_CALIBRATION_STEPS``,
+    logs the count and warns below ``MIN_CALIBRATION_IMAGES``; an explicit ``steps`` larger
+    than the data raises ValueError naming both numbers (calibration never silently uses
+    fewer images than asked for). ``to_model_input`` maps normalized pixels to the input domain.
+    """
+    if steps is not None and steps < 1:
+        raise ValueError(f"calibration steps must be >= 1, got {steps}")
+    wanted = DEFAULT_CALIBRATION_STEPS if steps is None else steps
     dataset = normalized_images(source, image_size)
     images: list[np.ndarray] = []
-    for image in dataset.take(steps).as_numpy_iterator():
+    for image in dataset.take(wanted).as_numpy_iterator():
         if image.shape[:2] != tuple(image_size):
             raise ValueError(f"calibration image of shape {image.shape}, model takes "
                              f"{tuple(image_size)}")
         images.append(to_model_input(image[None].astype(np.float32)))
-    if len(images) < steps:
-        raise ValueError(f"calibration data has {len(images)} images, {steps} requested "
-                         "(lower --calibration-steps or add images)")
+    if not images:
+        raise ValueError(f"calibration data {_describe(source)} yielded no images")
+    if steps is not None and len(images) < steps:
+        raise ValueError(f"calibration data {_describe(source)} has {len(images)} images, "
+                         f"--calibration-steps asks for {steps} (lower it or add images)")
+    if steps is None:
+        logger.info("calibrating on %d images", len(images))
+        if len(images) < MIN_CALIBRATION_IMAGES:
+            logger.warning("calibration data %s has only %d images; int8 ranges from fewer "
+                           "than %d are unreliable", _describe(source), len(images),
+                           MIN_CALIBRATION_IMAGES)
+    return images
+
+
+def representative_dataset(images: list[np.ndarray]) -> Callable[[], Iterator[list[Any]]]:
+    """The converter's generator over ``calibration_images``' output, with a progress bar."""
 
     def generate() -> Iterator[list[Any]]:
         from tqdm.auto import tqdm
@@ -95,3 +122,11 @@ def representative_dataset(source: CalibrationSource, steps: int, image_size: tu
             yield [image]
 
     return generate
+
+
+def _describe(source: CalibrationSource) -> str:
+    if isinstance(source, np.ndarray):
+        return f"(array {source.shape})"
+    if isinstance(source, tf.data.Dataset):
+        return "(tf.data.Dataset)"
+    return str(source)

@@ -59,8 +59,10 @@ def cmd_export(args: argparse.Namespace) -> None:
                         float_ops=_float_ops(args.float_ops))
     except (ValueError, TypeError, OSError) as err:
         raise UserError(str(err)) from None
+    calibrated = ("" if result.calibration_images is None
+                  else f", calibrated on {result.calibration_images} images")
     print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
-          f"{result.size_bytes / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
+          f"{result.size_bytes / 1e6:.1f} MB{calibrated}) in {time.perf_counter() - start:.1f} s")
     if args.report:
         images = _images(args.images, args.count, model.config.image_hw)
         report = build_report(result.path, model, images)
@@ -98,7 +100,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     export.add_argument("--quantization", choices=MODES, default="float32")
     export.add_argument("--calibration-data", metavar="DIR|tfds:NAME",
                         help="real images for int8 / int16x8 calibration")
-    export.add_argument("--calibration-steps", type=int, default=200, metavar="N")
+    export.add_argument("--calibration-steps", type=int, default=None, metavar="N",
+                        help="calibration images to use (default: all in the data, up to 200; "
+                             "a warning below 50)")
     export.add_argument("--uint8-input", action="store_true",
                         help="take raw RGB uint8; ImageNet normalization folded into the stem")
     export.add_argument("--float-ops", nargs="+", metavar="OP",

@@ -14,17 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
+from levit_tf.native_logs import quiet_native_stderr
+from levit_tf.optional import require
 from levit_tf.tflite.metadata import read_metadata
 
 
 def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ImportError(
-            "running .tflite models needs the LiteRT interpreter: pip install ai-edge-litert"
-        ) from None
+    require("ai_edge_litert", "running .tflite models (the LiteRT interpreter)")
+    from ai_edge_litert.interpreter import Interpreter
+
     return Interpreter
+
+
+def new_interpreter(path: str | os.PathLike, num_threads: int = 1):
+    """A LiteRT interpreter with tensors allocated (XNNPACK applied), without LiteRT's
+    "Created TensorFlow Lite XNNPACK delegate" line on stderr."""
+    interpreter_class = _interpreter_class()
+    with quiet_native_stderr():
+        interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    return interpreter
 
 
 class TFLiteModel:
@@ -41,9 +50,7 @@ class TFLiteModel:
             raise FileNotFoundError(f"{self.path}: no such file")
         self.metadata = read_metadata(self.path)
         try:
-            self.interpreter = _interpreter_class()(model_path=str(self.path),
-                                                    num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            self.interpreter = new_interpreter(self.path, num_threads)
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
         self.input = self.interpreter.get_input_details()[0]
@@ -125,8 +132,7 @@ def xnnpack_coverage(path: str | os.PathLike) -> DelegateCoverage:
     node per XNNPACK partition. Walking back from the outputs through those nodes finds the
     original ops that still execute themselves.
     """
-    interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
+    interpreter = new_interpreter(path, num_threads=1)
     nodes = interpreter._get_ops_details()
     delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
     originals = [n for n in nodes if n["op_name"] != "DELEGATE"]

@@ -6,6 +6,7 @@ import argparse
 
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import format_size, image_size_argument
+from levit_tf.optional import MissingDependency
 from levit_tf.training.options import FinetuneOptions
 
 EXAMPLES = """examples:
@@ -82,7 +83,7 @@ def check_args(args: argparse.Namespace) -> None:
     """Bad flags fail fast, before TensorFlow is imported."""
     try:
         options_from_args(args).validate()
-    except ValueError as err:
+    except (ValueError, MissingDependency) as err:
         raise UserError(str(err)) from None
 
 

@@ -23,6 +23,7 @@ from levit_tf.data import (
 )
 from levit_tf.data.decode import ScannedFile
 from levit_tf.image_size import ImageSize
+from levit_tf.optional import MissingDependency, require
 from levit_tf.training.splits import stratified_split
 
 TFDS_PREFIX = "tfds:"
@@ -60,6 +61,10 @@ def _augment(augment: bool) -> TrainAugment | None:
 
 def _digits(image_size: ImageSize, batch_size: int, seed: int, val_fraction: float,
             augment: bool) -> DataSplits:
+    try:
+        require("sklearn", "--data digits")
+    except MissingDependency as err:
+        raise ValueError(str(err)) from None
     from levit_tf.training.digits import CLASS_NAMES, digits_datasets
 
     train, val, split = digits_datasets(image_size, batch_size, seed, val_fraction, augment)
@@ -129,10 +134,11 @@ def _image_pipeline(files: list[ScannedFile], labels: np.ndarray, *, training: b
 def _tfds(name: str, image_size: ImageSize, batch_size: int, seed: int, val_fraction: float,
           augment: bool) -> DataSplits:
     try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise ValueError("--data tfds:NAME needs tensorflow-datasets "
-                         "(pip install tensorflow-datasets)") from None
+        require("tensorflow_datasets", f"--data tfds:{name}")
+    except MissingDependency as err:
+        raise ValueError(str(err)) from None
+    import tensorflow_datasets as tfds
+
     try:
         builder = tfds.builder(name)
         splits = builder.info.splits

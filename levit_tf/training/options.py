@@ -8,6 +8,7 @@ from typing import Any
 
 from levit_tf.configuration_levit import DISTILLATION_MODES
 from levit_tf.image_size import parse_image_size
+from levit_tf.optional import require
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MONITOR = "val_accuracy"
@@ -76,6 +77,15 @@ class FinetuneOptions:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        self.check_dependencies()
+
+    def check_dependencies(self) -> None:
+        """Raises MissingDependency (an ImportError) when the data source needs an optional
+        package that is not installed: before anything is written or TensorFlow loads."""
+        if self.data == "digits":
+            require("sklearn", "--data digits")
+        elif self.data.startswith("tfds:"):
+            require("tensorflow_datasets", f"--data {self.data}")
 
     def settings(self) -> dict[str, Any]:
         """The options a resumed run must share with the interrupted one, as they read back

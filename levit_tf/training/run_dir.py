@@ -20,12 +20,14 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from levit_tf.optional import install_hint, is_available
 from levit_tf.training.curves import plot_curves
 
 STATE_FILE = "state.json"
@@ -129,6 +131,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.epoch_seconds: list[float] = []
         self._start = 0.0
         self._train_seconds: float | None = None
+        self._told_no_plots = False
 
     def improved(self, value: float) -> bool:
         if math.isnan(value):
@@ -158,7 +161,12 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.run.save_model(self.model, self.run.best)
         self.state.epochs_done = epoch + 1
         self.run.save_state(self.state)
-        plot_curves(self.run.log, self.run.curve, self.title)
+        if is_available("matplotlib"):
+            plot_curves(self.run.log, self.run.curve, self.title)
+        elif not self._told_no_plots:
+            self._told_no_plots = True
+            print(f"levit-tf: {self.run.curve.name} not drawn: it needs "
+                  f"{install_hint('matplotlib')}", file=sys.stderr)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

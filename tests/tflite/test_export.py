@@ -166,9 +166,26 @@ def test_bad_input(random_model, images, tmp_path):
         export(random_model, tmp_path / "x.bin")
     with pytest.raises(ValueError, match="needs a classifier"):
         export(LevitModel(LevitConfig(**SMALL)), tmp_path / "x.tflite")
-    with pytest.raises(ValueError, match="calibration data has 8 images, 200 requested"):
-        export(random_model, tmp_path / "x.tflite", "int8", calibration_data=images)
+    with pytest.raises(ValueError, match=r"has 8 images, --calibration-steps asks for 200"):
+        export(random_model, tmp_path / "x.tflite", "int8", calibration_data=images,
+               calibration_steps=200)
+    with pytest.raises(ValueError, match="calibration steps must be >= 1, got 0"):
+        export(random_model, tmp_path / "x.tflite", "int8", calibration_data=images,
+               calibration_steps=0)
     assert not list(tmp_path.iterdir())
+
+
+def test_calibration_uses_the_images_that_exist(random_model, images, tmp_path, caplog):
+    """No count given: the 8 images there are (of the default 200), with a warning naming
+    the number; the file is a real int8 model."""
+    with caplog.at_level("INFO", logger="levit_tf.tflite.calibration"):
+        result = export(random_model, tmp_path / "q.tflite", "int8", calibration_data=images)
+    assert result.calibration_images == 8
+    assert "calibrating on 8 images" in caplog.text
+    assert "has only 8 images" in caplog.text and "fewer than 50" in caplog.text
+    assert read_metadata(result.path)["quantization"] == "int8"
+    interpreter = TFLiteModel(result.path).interpreter
+    assert any(detail["dtype"] == np.int8 for detail in interpreter.get_tensor_details())
 
 
 @pytest.mark.slow  # CLI subprocesses

@@ -24,6 +24,7 @@ from levit_tf.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.tflite.calibration import (
     CalibrationSource,
+    calibration_images,
     representative_dataset,
     to_input_domain,
 )
@@ -45,6 +46,7 @@ class ExportResult:
     input_mode: str
     size_bytes: int
     float_ops: tuple[str, ...]
+    calibration_images: int | None = None  # images the int8 / int16x8 ranges came from
 
 
 def _inference_model(model: keras.Model, input_mode: str) -> LevitForInference:
@@ -98,7 +100,7 @@ def check_builtin_only(model_bytes: bytes) -> None:
 
 def export(model: keras.Model, path: str | os.PathLike,
            quantization: Quantization | str = Quantization.FLOAT32, *,
-           calibration_data: CalibrationSource | None = None, calibration_steps: int = 200,
+           calibration_data: CalibrationSource | None = None, calibration_steps: int | None = None,
            uint8_input: bool = False, float_ops: Sequence[str] = (),
            batch_size: int = 1) -> ExportResult:
     """Writes ``model`` as a .tflite file for XNNPACK.
@@ -110,7 +112,8 @@ def export(model: keras.Model, path: str | os.PathLike,
         quantization: float32 | float16 | dynamic | int8 | int16x8.
         calibration_data: for int8 / int16x8: a folder of images, 'tfds:NAME[:SPLIT]', a
             tf.data.Dataset or a numpy array of normalized images (see ``calibration``).
-        calibration_steps: number of calibration images (>= 200 recommended).
+        calibration_steps: number of calibration images; None: the images that exist, up to
+            200 (a warning below 50). More than the data has is an error.
         uint8_input: take raw RGB uint8 (B, H, W, 3) with ImageNet normalization folded into
             the stem (full int8: the uint8 input is quantized exactly, scale 1).
         float_ops: op types kept in float in full-int8 mode (selective quantization, e.g.
@@ -123,7 +126,8 @@ def export(model: keras.Model, path: str | os.PathLike,
     if not path.parent.is_dir():
         raise ValueError(f"{path.parent}: output directory does not exist")
     if mode.needs_calibration and calibration_data is None:
-        raise ValueError(f"{mode.value} quantization needs calibration_data (>= 200 real images)")
+        raise ValueError(f"{mode.value} quantization needs calibration_data (real images, "
+                         "200 recommended)")
     if float_ops and mode is not Quantization.INT8:
         raise ValueError("float_ops (selective quantization) applies to int8 mode only")
     # full integer I/O quantizes the raw 0..255 input exactly; float modes take uint8 directly
@@ -132,12 +136,11 @@ def export(model: keras.Model, path: str | os.PathLike,
         input_mode = "rgb255" if mode is Quantization.INT8 else "uint8"
     folded = _inference_model(model, input_mode)
     config = folded.config
-    representative = None
+    representative, calibrated_on = None, None
     if mode.needs_calibration:
-        representative = representative_dataset(calibration_data, calibration_steps,
-                                                config.image_hw,
-                                                functools.partial(to_input_domain,
-                                                                  input_mode=input_mode))
+        images = calibration_images(calibration_data, calibration_steps, config.image_hw,
+                                    functools.partial(to_input_domain, input_mode=input_mode))
+        representative, calibrated_on = representative_dataset(images), len(images)
     with tempfile.TemporaryDirectory() as saved_model:
         _write_saved_model(folded, saved_model, batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [SIGNATURE])
@@ -162,7 +165,8 @@ def export(model: keras.Model, path: str | os.PathLike,
     _write_atomically(path, model_bytes)
     _write_atomically(labels_sidecar(path),
                       "".join(f"{config.id2label[i]}\n" for i in range(config.num_labels)).encode())
-    return ExportResult(path, mode, input_mode, len(model_bytes), tuple(float_ops))
+    return ExportResult(path, mode, input_mode, len(model_bytes), tuple(float_ops),
+                        calibrated_on)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -1,0 +1,50 @@
+"""Keeping native libraries' start-up chatter off the terminal.
+
+TensorFlow's C++ start-up writes straight to file descriptor 2 before absl logging is
+initialized, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence it: on CPUs where oneDNN is on by
+default (AVX-512 VNNI / AMX) every command would print "oneDNN custom operations are on ..."
+before its own output. LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+the same way. ``quiet_native_stderr`` captures fd 2 around such a call and replays the capture
+only if the call fails, so real errors still reach the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Captures fd 2 (native writes included) for the block; replays it if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports tensorflow and keras without their native start-up lines (the CLIs call this
+    once, after their arguments are checked)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return
+    with quiet_native_stderr():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+__all__ = ["import_tensorflow_quietly", "quiet_native_stderr"]
