@@ -69,8 +69,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
+    from levit_tf.tflite import arm
     from levit_tf.tflite.report import build_report, format_table
 
+    arm_profiles = arm.command.profiles(args)
     model = _load_model(args.model)
     images = _images(args.images, args.count, model.config.image_hw)
     reports = []
@@ -84,6 +86,8 @@ def cmd_verify(args: argparse.Namespace) -> None:
     print(format_table(reports))
     if args.json:
         Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
+    if arm_profiles:
+        arm.command.run(args, arm_profiles, model, images)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -116,10 +120,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
     verify = verbs.add_parser(
         "verify", help="measure .tflite files against their Keras model",
-        epilog="example: levit-tf verify levit.keras a.tflite b.tflite --images ./heldout")
+        epilog="example: levit-tf verify levit.keras a.tflite b.tflite --images ./heldout "
+               "--arm cortex-a53,cortex-a76,i8mm")
     verify.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
     verify.add_argument("tflite", metavar="FILE.tflite", nargs="+")
     verify.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images")
     verify.add_argument("--count", type=int, default=100)
     verify.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    from levit_tf.tflite.arm import command as arm_command
+
+    arm_command.add_argument(verify)
     verify.set_defaults(handler=cmd_verify)

@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 # family -> [(mask, value)]: a word belongs to the family when word & mask == value.
 FAMILIES: dict[str, list[tuple[int, int]]] = {
     # FMLA (vector), half precision: 0 Q 0 01110 010 Rm 000011 Rn Rd (ARMv8.2 FEAT_FP16)
@@ -25,13 +27,14 @@ FAMILIES: dict[str, list[tuple[int, int]]] = {
     # SMMLA / USMMLA (FEAT_I8MM): 0 1 0 01110 100 Rm 1 0 1 0 0 1 / 1 0 1 1 Rn Rd
     "SMMLA": [(0xFFE0FC00, 0x4E80A400)],
     "USMMLA": [(0xFFE0FC00, 0x4E80AC00)],
-    # SVE: op0 (bits 28:25) == 0010; SME: bit 31 == 1 and op0 == 0000 (Armv9 top-level table)
+    # SVE: op0 (bits 28:25) == 0010; SME: bit 31 == 1 and op0 == 0000 (Armv9 top-level table),
+    # plus SMSTART / SMSTOP (MSR SVCR*: 1101 0101 0000 0 011 0100 CRm 011 11111)
     "SVE": [(0x1E000000, 0x04000000)],
-    "SME": [(0x9E000000, 0x80000000)],
+    "SME": [(0x9E000000, 0x80000000), (0xFFFFF0FF, 0xD503407F)],
 }
 # Printed in this order; the ones the issue names first.
 ORDER = ("fp16 FMLA", "SDOT", "SMMLA", "SVE", "SME", "UDOT", "USMMLA")
-_LINE = re.compile(rb"^\s*0x[0-9a-fA-F]+:\s+([0-9a-fA-F]{8})\b")
+_LINE = re.compile(rb"^\s*0x[0-9a-fA-F]+:\s+([0-9a-fA-F]{8})\b", re.MULTILINE)
 
 
 def classify(word: int) -> str | None:
@@ -52,18 +55,27 @@ def count_words(words: Iterable[int]) -> Counter:
     return counts
 
 
-def log_words(path: str | Path) -> Iterable[int]:
-    """The instruction words of a qemu ``-d in_asm`` log, in order."""
-    with open(path, "rb") as log:
-        for line in log:
-            match = _LINE.match(line)
-            if match:
-                yield int(match.group(1), 16)
+def log_words(path: str | Path) -> np.ndarray:
+    """The instruction words (uint32, in log order) of a qemu ``-d in_asm`` log."""
+    data = Path(path).read_bytes()
+    hex_words = b"".join(_LINE.findall(data))
+    return np.frombuffer(bytes.fromhex(hex_words.decode()), dtype=">u4").astype(np.uint32)
 
 
 def count_log(path: str | Path) -> Counter:
-    """Family -> count over a qemu ``-d in_asm`` log."""
-    return count_words(log_words(path))
+    """Family -> count over a qemu ``-d in_asm`` log (vectorized ``count_words``)."""
+    words = log_words(path)
+    counts: Counter = Counter()
+    taken = np.zeros(len(words), dtype=bool)
+    for family in ORDER:
+        hit = np.zeros(len(words), dtype=bool)
+        for mask, value in FAMILIES[family]:
+            hit |= (words & np.uint32(mask)) == np.uint32(value)
+        hit &= ~taken
+        taken |= hit
+        if hit.any():
+            counts[family] = int(hit.sum())
+    return counts
 
 
 def describe(counts: Counter) -> str:
