@@ -190,9 +190,31 @@ def _check(runs: list[ArmRun]) -> None:
         assert by["cortex-a76", "float32"].relative_diff_x86 <= 1e-4
 
 
-def test_small_levit_every_mode_on_arm(runtime, photo_dir, tmp_path):
+def test_cli_rejects_unknown_profiles_first(tmp_path, capsys):
+    from levit_tf.cli import main
+
+    code = main(["verify", str(tmp_path / "none.keras"), str(tmp_path / "none.tflite"),
+                 "--images", str(tmp_path), "--arm", "cortex-a53,pixel"])
+    assert code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "unknown ARM profile(s) pixel" in error
+
+
+def test_small_levit_every_mode_on_arm(runtime, photo_dir, tmp_path, capsys):
+    from levit_tf.cli import main
+
     model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=11)
     _check(_verify(model, photo_dir, SMALL_MODES, runtime, tmp_path))
+    # The CLI on one file (exported above): the table and exit 0 within the bounds.
+    model.save(tmp_path / "small.keras")
+    capsys.readouterr()
+    code = main(["verify", str(tmp_path / "small.keras"), str(tmp_path / "96_int8-attn.tflite"),
+                 "--images", str(photo_dir), "--count", "2", "--arm", "cortex-a76"])
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("96_int8-attn.tflite"))
+    assert "cortex-a76" in row and "SDOT x" in row and row.endswith("/ ok")
 
 
 def test_levit_128s_224_on_arm(runtime, photo_dir, tmp_path):
