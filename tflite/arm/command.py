@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from levit_tf.cli_errors import UserError
 from levit_tf.tflite.arm.profiles import DEFAULT, PROFILES, Profile, parse_profiles
+
+from levit_tf.cli_errors import UserError
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
