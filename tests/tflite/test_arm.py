@@ -2,7 +2,7 @@
 
 CI prepares the runtime from scratch (``levit_tf.tflite.arm.runtime.prepare``, cached in
 ``$XDG_CACHE_HOME/levit-tf/arm``), then runs every quantization mode of a small LeViT and an
-int8 / float16 LeViT-128S at 224 px on the cortex-a53, cortex-a76 and i8mm (cortex-a710)
+int8 LeViT-128S at 224 px on the cortex-a53, cortex-a76 and i8mm (cortex-a710)
 profiles, on real photos (skimage.data). Each run must keep x86's XNNPACK partitions and builtin
 ops (a silent fallback to the builtin kernels fails), stay within the bounds against x86
 (``levit_tf.tflite.arm.verify``), agree on top-1 with x86, and execute the ARM kernel families
@@ -25,6 +25,7 @@ from tests.models.test_models import SMALL, randomize
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry",
           "hubble_deep_field", "retina", "colorwheel", "coins", "camera", "moon", "clock")
 HELD_OUT = 8  # photos compared (the first 8); all of them calibrate int8 / int16x8
+HELD_OUT_224 = 4  # LeViT-128S: ~5 s of emulated CPU per image and profile
 # name -> (quantization, float ops): "int8" is the default export (BATCH_MATMUL, SOFTMAX and
 # HARD_SWISH on builtin int8 kernels), "int8-attn" keeps the attention in float so XNNPACK runs
 # every op (the README's recommendation for phones).
@@ -151,10 +152,10 @@ def _export(model, folder, modes, tmp_path) -> list:
     return paths
 
 
-def _verify(model, folder, modes, runtime, tmp_path):
+def _verify(model, folder, modes, runtime, tmp_path, count: int = HELD_OUT):
     from levit_tf.tflite.arm.verify import format_runs, verify_arm
 
-    images = _images(folder, model.config.image_size, HELD_OUT)
+    images = _images(folder, model.config.image_size, count)
     keras_logits = np.asarray(model.predict(images, verbose=0)["logits"])
     paths = _export(model, folder, modes, tmp_path)
     profiles = [PROFILES[p] for p in ("cortex-a53", "cortex-a76", "i8mm")]
@@ -220,5 +221,8 @@ def test_small_levit_every_mode_on_arm(runtime, photo_dir, tmp_path, capsys):
 def test_levit_128s_224_on_arm(runtime, photo_dir, tmp_path):
     config = LevitConfig.from_preset("levit-128S", num_labels=100)
     model = randomize(LevitForImageClassificationWithTeacher(config), seed=3)
-    runs = _verify(model, photo_dir, ("int8-attn", "float16"), runtime, tmp_path)
+    # int8 with the attention in float: the mode the README recommends for phones. float16 at
+    # 224 px takes ~4 minutes per profile under emulation, too slow for CI (measured by hand:
+    # see the README); its kernels are checked on the small model above.
+    runs = _verify(model, photo_dir, ("int8-attn",), runtime, tmp_path, HELD_OUT_224)
     _check(runs)
