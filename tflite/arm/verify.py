@@ -110,7 +110,7 @@ def bound(model: TFLiteModel, x86_logits: np.ndarray, keras_logits: np.ndarray |
 
 
 def run_guest(runtime: Runtime, profile: Profile, path: Path, inputs: np.ndarray,
-              timeout: float = 900) -> tuple[np.ndarray, dict, Counter]:
+              timeout: float | None = None) -> tuple[np.ndarray, dict, Counter]:
     """Raw outputs (N, ...), coverage dict and kernel family counts of ``path`` on ``inputs``
     in the model's input dtype, under qemu's ``profile.cpu``."""
     with tempfile.TemporaryDirectory(prefix="levit-arm-") as tmp:
@@ -120,8 +120,12 @@ def run_guest(runtime: Runtime, profile: Profile, path: Path, inputs: np.ndarray
         command = runtime.command(profile.cpu, [str(GUEST), str(Path(path).resolve()),
                                                 str(tmp_path / "in.npy"), str(tmp_path / "out.npy"),
                                                 str(tmp_path / "coverage.json")], log)
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{Path(path).name} on {profile.name}: no result after "
+                               f"{timeout:.0f} s") from None
         if done.returncode:
             tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             raise RuntimeError(f"{Path(path).name} on {profile.name} ({profile.cpu}) failed: "
