@@ -1,15 +1,20 @@
 """The aarch64 runtime: qemu-user + an arm64 Debian sysroot + the aarch64 LiteRT / numpy wheels.
 
 Made from the package registries on first use and cached in ``$XDG_CACHE_HOME/levit-tf/arm``
-(``~/.cache/levit-tf/arm``); every download is pinned by SHA-256, so a rebuild is byte-identical:
+(``~/.cache/levit-tf/arm``). The Debian packages come by name through apt-get on a private apt
+folder (``arm/apt``: its own sources list, lists, cache and an empty dpkg status, amd64 + arm64),
+whose sources are the system's Debian archive and security entries (their URIs and Signed-By) for
+the bookworm suites; apt checks the signatures and hashes, nothing on the system changes. The
+manifest records each package's resolved version: a new candidate (the lists are refreshed after
+a day) rebuilds the runtime.
 
-* ``qemu-aarch64`` 10.0 (static, from Debian bookworm-backports' ``qemu-user``; >= 8.1 emulates
-  an arm64 ``/proc/cpuinfo`` for the guest, which XNNPACK's cpuinfo needs, and its SME is right).
+* ``qemu-aarch64`` (static, from Debian bookworm-backports' ``qemu-user`` >= 8.1: it emulates an
+  arm64 ``/proc/cpuinfo`` for the guest, which XNNPACK's cpuinfo needs, and its SME is right).
   A ``qemu-aarch64`` >= 8.1 already on PATH is used instead.
-* Debian bookworm arm64 ``.deb`` files of python3.11 and its libraries, unpacked with
-  ``dpkg-deb -x`` (no root, no binfmt, no chroot).
+* Debian bookworm (+ updates, security) arm64 ``.deb`` files of python3.11 and its libraries,
+  unpacked with ``dpkg-deb -x`` (no root, no binfmt, no chroot).
 * ``ai-edge-litert==2.3.0`` (its aarch64 wheels are tagged ``manylinux_2_27``) and numpy,
-  fetched with the host's pip and unzipped into ``site/``.
+  fetched with the host's pip (pinned by SHA-256) and unzipped into ``site/``.
 
 The guest python is the sysroot's ``usr/bin/python3.11`` run as ``qemu-aarch64 -L ROOT`` with
 ``PYTHONPATH=ROOT/site``.
@@ -17,7 +22,6 @@ The guest python is the sysroot's ``usr/bin/python3.11`` run as ``qemu-aarch64 -
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,51 +29,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-DEBIAN = "http://deb.debian.org/"
-QEMU_DEB = ("debian/pool/main/q/qemu/qemu-user_10.0.2%2bds-2%2bdeb13u1%7ebpo12%2b1_amd64.deb",
-            "10a2dec99f2b2d0b1097ff0375aea35b89322d6631fc96700511b02e05bf6fef")
-QEMU_PACKAGE = "qemu-user (>= 8.1: apt-get install -t bookworm-backports qemu-user)"
+RELEASE = "bookworm"  # the guest is python3.11: Debian bookworm's, whatever the host runs
+HOST_ARCH = "amd64"
+QEMU = "qemu-user"
+QEMU_PACKAGE = f"qemu-user (>= 8.1: apt-get install -t {RELEASE}-backports qemu-user)"
 MIN_QEMU = (8, 1)
 # python3.11-minimal + libpython3.11-stdlib + libstdc++6, closure minus what python never loads.
-SYSROOT_DEBS = (
-    ("debian/pool/main/g/glibc/libc6_2.36-9%2bdeb12u14_arm64.deb",
-     "01f4330719fd4f65580e16ea5a0527f372fca750e8f588d26deaf09f2d3b1cf4"),
-    ("debian/pool/main/g/gcc-12/libgcc-s1_12.2.0-14%2bdeb12u1_arm64.deb",
-     "576926b283613db80168ddf76380a3bd877602778cf0d226caa7bfbfa71eacf3"),
-    ("debian/pool/main/g/gcc-12/libstdc%2b%2b6_12.2.0-14%2bdeb12u1_arm64.deb",
-     "26e138c677a985775331373828a6c286c551ff397cb735d00e2383cb273d1cb2"),
-    ("debian/pool/main/b/bzip2/libbz2-1.0_1.0.8-5%2bb1_arm64.deb",
-     "d3a96ece03326498b39ff093a76800dfcbcb1d4049d6ae6e9f6fa1aa7a590ad6"),
-    ("debian-security/pool/updates/main/x/xz-utils/liblzma5_5.4.1-1%2bdeb12u2_arm64.deb",
-     "36358d245f246234721e6c1c2ee5d11a46c1c877023c63f7570df02cd79964f5"),
-    ("debian/pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_arm64.deb",
-     "52b8b8a145bbe1956bba82034f77022cbef0c3d0885c9e32d9817a7932fe1913"),
-    ("debian-security/pool/updates/main/o/openssl/libssl3_3.0.22-1%7edeb12u2_arm64.deb",
-     "3d04ecd8d0f57fed50d205abaeedfcc84c1960073ea085719c00add44b0ccd7f"),
-    ("debian-security/pool/updates/main/e/expat/libexpat1_2.5.0-1%2bdeb12u5_arm64.deb",
-     "4a733e7f636de4a4483e3e5d7b02dc8e788b115361a04dd58df89461ce2ae65a"),
-    ("debian/pool/main/libx/libxcrypt/libcrypt1_4.4.33-2_arm64.deb",
-     "eea0ad76ea5eb507127fea0c291622ea4ecdbb71c4b9a8ed9c76ae33fc1a0127"),
-    ("debian/pool/main/libf/libffi/libffi8_3.4.4-1_arm64.deb",
-     "80b5c36177dc0e29d531c7eddbed3cc7355cb490e49f8cfa5959572d161f27b3"),
-    ("debian/pool/main/u/util-linux/libuuid1_2.38.1-5%2bdeb12u3_arm64.deb",
-     "3b2d19df0f3190108cf54228c4cfc822226c06d8f3615a5ab16a7dffb1f58aed"),
-    ("debian-security/pool/updates/main/p/python3.11/"
-     "libpython3.11-minimal_3.11.2-6%2bdeb12u9_arm64.deb",
-     "dd9847d2f77c5a924b1d3dd953b81f161db9374c94d03b9216191925350928c3"),
-    ("debian-security/pool/updates/main/p/python3.11/"
-     "python3.11-minimal_3.11.2-6%2bdeb12u9_arm64.deb",
-     "617855dbf3299e03873926c75d61feaf3d36924586aecc1951a0b965a95bc694"),
-    ("debian-security/pool/updates/main/p/python3.11/"
-     "libpython3.11-stdlib_3.11.2-6%2bdeb12u9_arm64.deb",
-     "9937cbe3f647aa89a590fec647438ce02098c113d1c6f70e4cb1230c368d42a4"),
+SYSROOT_PACKAGES = (
+    "libc6", "libgcc-s1", "libstdc++6", "libbz2-1.0", "liblzma5", "zlib1g", "libssl3",
+    "libexpat1", "libcrypt1", "libffi8", "libuuid1", "libpython3.11-minimal",
+    "python3.11-minimal", "libpython3.11-stdlib",
 )
+REFRESH_S = 24 * 3600  # how old the private apt lists may get before a candidate check
 WHEELS = (
     ("ai-edge-litert==2.3.0",
      "853fc608f96da87bd5f3458465dfb9abbf18d5ae6b94eceacead407146f175ae"),
@@ -114,24 +91,190 @@ def cache_dir() -> Path:
     return Path(base) / "levit-tf" / "arm"
 
 
-def _manifest() -> str:
-    return json.dumps({"format": 2, "qemu": QEMU_DEB, "debs": SYSROOT_DEBS, "wheels": WHEELS,
-                       "platforms": PLATFORMS}, sort_keys=True)
+def _manifest(versions: dict[str, str]) -> dict:
+    """What the cached runtime is made of: package names with their resolved versions, wheels."""
+    return {"format": 3, "release": RELEASE, "debs": versions, "wheels": [list(w) for w in WHEELS],
+            "platforms": list(PLATFORMS)}
 
 
-def _download(path: str, sha256: str, dest: Path) -> Path:
-    """Fetches ``DEBIAN + path`` into ``dest`` and checks its SHA-256."""
-    target = dest / path.rsplit("/", 1)[-1]
+def _os_codename(os_release: Path = Path("/etc/os-release")) -> str | None:
     try:
-        with urllib.request.urlopen(DEBIAN + path, timeout=120) as response:
-            data = response.read()
-    except OSError as err:
-        raise ArmRuntimeError(f"could not download {DEBIAN + path}: {err}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ArmRuntimeError(f"{DEBIAN + path}: SHA-256 {digest}, expected {sha256}")
-    target.write_bytes(data)
-    return target
+        text = os_release.read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)\"?$", text, re.MULTILINE)
+    return (match.group(1) or None) if match else None
+
+
+@dataclass(frozen=True)
+class AptSource:
+    """One entry of the system's apt sources: its URIs and Signed-By (raw deb822 lines)."""
+    uris: tuple[str, ...]
+    suites: tuple[str, ...]
+    signed_by: tuple[str, ...] = ()
+
+
+def _deb822_sources(text: str) -> list[AptSource]:
+    found = []
+    for paragraph in re.split(r"\n[ \t]*\n", text):
+        fields: dict[str, list[str]] = {}
+        key = None
+        for line in paragraph.splitlines():
+            if line.startswith("#"):
+                continue
+            if line[:1] in (" ", "\t") and key is not None:
+                fields[key].append(line)
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                key = key.strip().lower()
+                fields[key] = [value.strip()]
+        if "deb" not in " ".join(fields.get("types", [])).split():
+            continue
+        if " ".join(fields.get("enabled", ["yes"])).strip().lower() == "no":
+            continue
+        found.append(AptSource(uris=tuple(" ".join(fields.get("uris", [])).split()),
+                               suites=tuple(" ".join(fields.get("suites", [])).split()),
+                               signed_by=tuple(fields.get("signed-by", []))))
+    return found
+
+
+def _one_line_sources(text: str) -> list[AptSource]:
+    found = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        options = re.search(r"\[([^\]]*)\]", line)
+        words = re.sub(r"\[[^\]]*\]", " ", line).split()
+        if len(words) < 3 or words[0] != "deb":
+            continue
+        signed = re.search(r"signed-by=(\S+)", options.group(1)) if options else None
+        found.append(AptSource(uris=(words[1],), suites=(words[2],),
+                               signed_by=(signed.group(1),) if signed else ()))
+    return found
+
+
+def system_sources(etc: Path = Path("/etc/apt")) -> list[AptSource]:
+    """Every ``deb`` entry of the system's apt sources (deb822 ``*.sources`` and one-line)."""
+    found: list[AptSource] = []
+    for path in [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]:
+        if path.is_file():
+            found += _one_line_sources(path.read_text(errors="replace"))
+    for path in sorted((etc / "sources.list.d").glob("*.sources")):
+        found += _deb822_sources(path.read_text(errors="replace"))
+    return found
+
+
+def private_sources(sources: list[AptSource], codename: str) -> str:
+    """deb822 text of the private sources: the system's Debian archive (the entry whose suites
+    include the host's ``codename``) and security entries, for the :data:`RELEASE` suites the
+    runtime is made of: arm64 sysroot from ``RELEASE``, ``-updates``, ``-security``; the host's
+    qemu-user from ``-backports``."""
+    archive = next((s for s in sources if codename in s.suites and s.uris), None)
+    security = next((s for s in sources if f"{codename}-security" in s.suites and s.uris), None)
+    if archive is None:
+        raise ArmRuntimeError(f"no Debian '{codename}' entry in the apt sources (/etc/apt): the "
+                              "aarch64 runtime is made of Debian packages")
+
+    def entry(source: AptSource, suites: str, arch: str) -> str:
+        lines = ["Types: deb", f"URIs: {' '.join(source.uris)}", f"Suites: {suites}",
+                 "Components: main", f"Architectures: {arch}"]
+        if source.signed_by:
+            lines.append("Signed-By: " + "\n".join(source.signed_by))
+        return "\n".join(lines) + "\n"
+
+    entries = [entry(archive, f"{RELEASE} {RELEASE}-updates", "arm64")]
+    if security is not None:
+        entries.append(entry(security, f"{RELEASE}-security", "arm64"))
+    entries.append(entry(archive, f"{RELEASE}-backports", HOST_ARCH))
+    return "\n".join(entries)
+
+
+class PrivateApt:
+    """apt-get / apt-cache on a private sources list, lists, cache and (empty) dpkg status under
+    ``folder``, for amd64 + arm64: nothing on the system changes (no dpkg --add-architecture, no
+    edits of its sources). apt checks the archive signatures and every file's hash."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def options(self) -> list[str]:
+        f = self.folder
+        return ["-o", f"Dir::Etc::SourceList={f / 'none.list'}",
+                "-o", f"Dir::Etc::SourceParts={f / 'sources.list.d'}",
+                "-o", f"Dir::Etc::Preferences={f / 'preferences'}",
+                "-o", f"Dir::Etc::PreferencesParts={f / 'preferences.d'}",
+                "-o", f"Dir::State::Lists={f / 'lists'}",
+                "-o", f"Dir::State::status={f / 'status'}",
+                "-o", f"Dir::Cache={f / 'cache'}",
+                "-o", f"APT::Architecture={HOST_ARCH}",
+                "-o", f"APT::Architectures::={HOST_ARCH}", "-o", "APT::Architectures::=arm64",
+                "-o", "Quiet=1",
+                # root: no drop to _apt, which cannot read a private folder under ~root
+                *(["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else [])]
+
+    def _run(self, tool: str, args: list[str], what: str, cwd: Path | None = None) -> str:
+        if shutil.which(tool) is None:
+            raise ArmRuntimeError(f"{tool} not found: the aarch64 runtime is made of Debian "
+                                  "packages fetched by apt")
+        try:
+            done = subprocess.run([tool, *self.options(), *args], capture_output=True, text=True,
+                                  cwd=cwd, timeout=1800)
+        except subprocess.TimeoutExpired:
+            raise ArmRuntimeError(f"{tool} {what}: timed out") from None
+        if done.returncode:
+            lines = (done.stderr + done.stdout).strip().splitlines()
+            errors = [line for line in lines if line.startswith(("E:", "W:"))]
+            first = errors[0] if errors else (lines or [f"exit {done.returncode}"])[-1]
+            raise ArmRuntimeError(f"{tool} {what} failed: {' '.join(first.split())}")
+        return done.stdout
+
+    def fresh(self) -> bool:
+        stamp = self.folder / "updated"
+        return stamp.is_file() and time.time() - stamp.stat().st_mtime < REFRESH_S
+
+    def update(self, sources: str) -> None:
+        f = self.folder
+        for sub in ("sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"):
+            (f / sub).mkdir(parents=True, exist_ok=True)
+        for empty in ("none.list", "preferences", "status"):
+            (f / empty).write_text("")
+        (f / "sources.list.d" / "levit-tf.sources").write_text(sources)
+        self._run("apt-get", ["--error-on=any", "update"], f"update ({RELEASE} arm64)")
+        (f / "updated").write_text("")
+
+    def candidates(self, packages: list[str]) -> dict[str, str]:
+        """``{package: candidate version}``; one line naming the packages without one."""
+        out = self._run("apt-cache", ["policy", *packages], "policy")
+        found = dict(re.findall(r"^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)", out,
+                                re.MULTILINE))
+        missing = [p for p in packages if found.get(p, "(none)") == "(none)"]
+        if missing:
+            raise ArmRuntimeError(f"apt has no candidate for {', '.join(missing)} "
+                                  f"(Debian {RELEASE})")
+        return {p: found[p] for p in packages}
+
+    def download(self, versions: dict[str, str], dest: Path) -> list[Path]:
+        dest.mkdir(parents=True, exist_ok=True)
+        self._run("apt-get", ["download", *(f"{p}={v}" for p, v in versions.items())],
+                  "download " + " ".join(versions), cwd=dest)
+        return sorted(dest.glob("*.deb"))
+
+
+def _wanted_packages() -> list[str]:
+    return [*(f"{name}:arm64" for name in SYSROOT_PACKAGES), QEMU]
+
+
+def _resolve(apt: PrivateApt, progress: Callable[[str], None]) -> dict[str, str]:
+    """apt-get update on the private sources, then the candidate version of every package."""
+    codename = _os_codename() or RELEASE
+    progress(f"  apt-get update (private lists in {apt.folder}: Debian {RELEASE} arm64, "
+             f"{RELEASE}-backports {HOST_ARCH})")
+    apt.update(private_sources(system_sources(), codename))
+    versions = apt.candidates(_wanted_packages())
+    upstream = re.match(r"(?:\d+:)?(\d+)\.(\d+)", versions[QEMU])
+    if upstream is None or tuple(int(g) for g in upstream.groups()) < MIN_QEMU:
+        raise ArmRuntimeError(f"apt's {QEMU} candidate is {versions[QEMU]}: install "
+                              f"{QEMU_PACKAGE}")
+    return versions
 
 
 def qemu_version(qemu: str | Path) -> tuple[int, int, int] | None:
@@ -207,37 +350,66 @@ def _warm_up(build: Path, system: Path | None, progress: Callable[[str], None]) 
         raise ArmRuntimeError(f"the aarch64 python does not start under {qemu}: {tail}")
 
 
+def _read_manifest(stamp: Path) -> dict | None:
+    try:
+        manifest = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("debs"), dict) \
+        else None
+
+
 def prepare(cache: Path | None = None,
             progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
             ) -> Runtime:
-    """The cached runtime, built first if missing or made from other pins.
+    """The cached runtime, built first if missing, made of other packages or versions.
 
-    Raises ``ArmRuntimeError`` with one line when something cannot be fetched.
+    The Debian packages come by name through apt-get on private lists in ``cache/apt``; they are
+    refreshed when older than a day, and a new candidate version rebuilds the runtime (offline,
+    a cached runtime is kept). Raises ``ArmRuntimeError`` with one line when something cannot be
+    fetched.
     """
     cache = cache or cache_dir()
     stamp = cache / "manifest.json"
     system = _system_qemu()
-    if not (stamp.is_file() and stamp.read_text() == _manifest()):
+    apt = PrivateApt(cache / "apt")
+    current = _read_manifest(stamp)
+    usable = current is not None and current == _manifest(current["debs"])
+    if usable and apt.fresh():
+        wanted = current
+    else:
+        try:
+            wanted = _manifest(_resolve(apt, progress))
+        except ArmRuntimeError as err:
+            if not usable:
+                raise
+            progress(f"  keeping the cached aarch64 runtime: {err}")
+            wanted = current
+    if current != wanted:
         progress(f"preparing the aarch64 runtime in {cache} (once)")
         cache.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".arm-", dir=cache.parent))
         try:
             build = work / "arm"
             (build / "root" / "site").mkdir(parents=True)
-            (work / "debs").mkdir()
+            versions = dict(wanted["debs"])
+            qemu_version_ = versions.pop(QEMU)
             if system is None:
-                progress("  qemu-aarch64 10.0.2 (Debian bookworm-backports qemu-user)")
+                progress(f"  qemu-aarch64 from Debian {RELEASE}-backports {QEMU} {qemu_version_}")
                 try:
-                    deb = _download(*QEMU_DEB, work / "debs")
+                    deb, = apt.download({QEMU: qemu_version_}, work / "qemu")
                 except ArmRuntimeError as err:
                     raise ArmRuntimeError(f"{err}; or install {QEMU_PACKAGE}") from None
                 _unpack_deb(deb, build, ("./usr/bin/qemu-aarch64",))
-            progress(f"  arm64 sysroot: {len(SYSROOT_DEBS)} Debian bookworm packages")
-            for path, sha in SYSROOT_DEBS:
-                _unpack_deb(_download(path, sha, work / "debs"), build / "root")
+            progress(f"  arm64 sysroot: {len(versions)} Debian {RELEASE} packages (apt-get "
+                     "download)")
+            for deb in apt.download(versions, work / "debs"):
+                _unpack_deb(deb, build / "root")
             _wheels(build / "root", work, progress)
             _warm_up(build, system, progress)
-            (build / "manifest.json").write_text(_manifest())
+            (build / "manifest.json").write_text(json.dumps(wanted, sort_keys=True))
+            if apt.folder.exists():
+                apt.folder.rename(build / "apt")
             if cache.exists():
                 shutil.rmtree(cache)
             build.rename(cache)
@@ -246,7 +418,7 @@ def prepare(cache: Path | None = None,
     bundled = cache / "usr" / "bin" / "qemu-aarch64"
     qemu = system or (bundled if bundled.is_file() else None)
     if qemu is None:  # built earlier with a system qemu that has gone since
-        shutil.rmtree(cache)
+        stamp.unlink()
         return prepare(cache, progress)
     version = qemu_version(qemu)
     if version is None:
