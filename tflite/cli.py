@@ -99,6 +99,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
     _check_count(args.count)
     _check_images_source(args.images)
     from levit_tf.files import atomic_write_text, check_writable_file
+    from levit_tf.tflite import arm
     from levit_tf.tflite.report import build_report, format_table
 
     for path in args.tflite:
@@ -109,6 +110,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
             check_writable_file(args.json, "--json")
         except ValueError as err:
             raise UserError(str(err)) from None
+    arm_profiles = arm.command.profiles(args)
     model = _load_model(args.model)
     images = _images(args.images, args.count, model.config.image_hw)
     reports = []
@@ -128,6 +130,8 @@ def cmd_verify(args: argparse.Namespace) -> None:
                               json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
         except OSError as err:
             raise UserError(f"--json {args.json}: {err.strerror or err}") from None
+    if arm_profiles:
+        arm.command.run(args, arm_profiles, model, images)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -160,10 +164,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
     verify = verbs.add_parser(
         "verify", help="measure .tflite files against their Keras model",
-        epilog="example: levit-tf verify levit.keras a.tflite b.tflite --images ./heldout")
+        epilog="example: levit-tf verify levit.keras a.tflite b.tflite --images ./heldout "
+               "--arm cortex-a53,cortex-a76,i8mm")
     verify.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
     verify.add_argument("tflite", metavar="FILE.tflite", nargs="+")
     verify.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images")
     verify.add_argument("--count", type=int, default=100)
     verify.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    from levit_tf.tflite.arm import command as arm_command
+
+    arm_command.add_argument(verify)
     verify.set_defaults(handler=cmd_verify)
