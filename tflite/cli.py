@@ -96,10 +96,12 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
+    from levit_tf.tflite import arm
+
+    arm_profiles = arm.command.profiles(args)
     _check_count(args.count)
     _check_images_source(args.images)
     from levit_tf.files import atomic_write_text, check_writable_file
-    from levit_tf.tflite import arm
     from levit_tf.tflite.report import build_report, format_table
 
     for path in args.tflite:
@@ -110,7 +112,6 @@ def cmd_verify(args: argparse.Namespace) -> None:
             check_writable_file(args.json, "--json")
         except ValueError as err:
             raise UserError(str(err)) from None
-    arm_profiles = arm.command.profiles(args)
     model = _load_model(args.model)
     images = _images(args.images, args.count, model.config.image_hw)
     reports = []
