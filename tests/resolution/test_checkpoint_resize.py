@@ -128,5 +128,6 @@ def test_bad_sizes_are_named(timm_checkpoint, hf_reference, tmp_path):
         hf_reference.save_pretrained(tmp_path)
     finally:
         hf_reference.config.image_size = 224
-    with pytest.raises(ConversionError, match=r"config says image_size 256 \(the weights have 224\)\. Fix or remove config\.json"):
+    culprit = r"config says image_size 256 \(the weights have 224\)\. Fix or remove config\.json"
+    with pytest.raises(ConversionError, match=culprit):
         load_pretrained(tmp_path, image_size=224)
