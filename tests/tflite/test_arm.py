@@ -11,6 +11,7 @@ its CPU offers (cortex-a76: fp16 FMLA for float16, SDOT for int8; i8mm: SMMLA fo
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 
@@ -107,11 +108,15 @@ def test_silent_fallbacks_fail(changes, message):
 
 
 @pytest.fixture(scope="module")
-def runtime():
+def runtime(tmp_path_factory):
+    """The aarch64 runtime; under CI (CI=true) built from scratch in a fresh cache dir."""
     from levit_tf.tflite.arm.runtime import prepare
 
     start = time.perf_counter()
-    prepared = prepare(progress=print)
+    with pytest.MonkeyPatch.context() as patch:
+        if os.environ.get("CI"):
+            patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        prepared = prepare(progress=print)
     print(f"aarch64 runtime ready in {time.perf_counter() - start:.1f} s "
           f"(qemu {'.'.join(map(str, prepared.qemu_version))})")
     return prepared
