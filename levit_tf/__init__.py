@@ -7,9 +7,10 @@ use (``from levit_tf import LevitModel`` loads the models).
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from levit_tf.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -45,16 +46,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'levit_tf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip this hook
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports("levit_tf", globals(), _EXPORTS)
 
 
 __all__ = [

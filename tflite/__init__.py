@@ -6,20 +6,21 @@ TensorFlow; each public name imports its module on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from levit_tf.lazy import lazy_exports
 
 _EXPORTS = {
-    "ATTENTION_FLOAT_OPS": "exporter",
-    "ExportResult": "exporter",
-    "check_builtin_only": "exporter",
-    "export": "exporter",
-    "labels_sidecar": "metadata",
-    "read_metadata": "metadata",
-    "Quantization": "quantization",
-    "DelegateCoverage": "runtime",
-    "TFLiteModel": "runtime",
-    "xnnpack_coverage": "runtime",
+    "ATTENTION_FLOAT_OPS": ".exporter",
+    "ExportResult": ".exporter",
+    "check_builtin_only": ".exporter",
+    "export": ".exporter",
+    "labels_sidecar": ".metadata",
+    "read_metadata": ".metadata",
+    "Quantization": ".quantization",
+    "DelegateCoverage": ".runtime",
+    "TFLiteModel": ".runtime",
+    "xnnpack_coverage": ".runtime",
 }
 
 if TYPE_CHECKING:
@@ -34,16 +35,7 @@ if TYPE_CHECKING:
     from levit_tf.tflite.runtime import DelegateCoverage, TFLiteModel, xnnpack_coverage
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'levit_tf.tflite' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"levit_tf.tflite.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports("levit_tf.tflite", globals(), _EXPORTS)
 
 
 __all__ = [

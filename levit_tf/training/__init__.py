@@ -8,25 +8,21 @@ need lives beside them (``levit_tf.distillation``, ``levit_tf.losses``,
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from levit_tf.lazy import lazy_exports
 
 _EXPORTS = {
-    "Distillation": "objectives",
-    "split_targets": "objectives",
-    "adamw": "optimizers",
-    "no_weight_decay": "optimizers",
-    "warmup_cosine": "optimizers",
-    "weight_decay_split": "optimizers",
-    "make_strategy": "distribute",
-    "sync_batch_norm_statistics": "distribute",
+    "Distillation": ".objectives",
+    "split_targets": ".objectives",
+    "adamw": ".optimizers",
+    "no_weight_decay": ".optimizers",
+    "warmup_cosine": ".optimizers",
+    "weight_decay_split": ".optimizers",
+    "make_strategy": ".distribute",
+    "sync_batch_norm_statistics": ".distribute",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'levit_tf.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"levit_tf.training.{_EXPORTS[name]}"), name)
+__getattr__, __dir__ = lazy_exports("levit_tf.training", globals(), _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
