@@ -124,6 +124,9 @@ def main() -> None:
         per_layer[shape] = {mode: best_ms(chain_model(m, k, n, args.chain, mode), args.threads)
                             / args.chain for mode in MODES}
 
+    from levit_tf.cpu_features import int8_capability
+
+    print(f"\nCPU: {int8_capability()}")
     print(f"\n{args.preset}: XNNPACK FULLY_CONNECTED, {args.threads} thread(s), "
           f"chains of {args.chain} layers (K->N, N->K)")
     header = f"{'M x K x N':>18} {'uses':>5}" + "".join(f" {m + ' GOP/s':>15}" for m in MODES)

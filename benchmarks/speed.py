@@ -213,7 +213,7 @@ def prepare(work: Path, preset: str, progress) -> None:
 
     from levit_tf.converters import load_pretrained
     from levit_tf.serving import export_saved_model
-    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
+    from levit_tf.tflite import export
     from tests.support.torch_reference import hf_model, timm_model
 
     timm = timm_model(preset, seed=0)
@@ -225,12 +225,14 @@ def prepare(work: Path, preset: str, progress) -> None:
     progress("SavedModel")
     export_saved_model(model, work / "saved_model")
     calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
-    for mode in ("float32", "float16", "dynamic", "int8"):
-        progress(f"TFLite {mode}")
-        int8 = mode == "int8"
-        export(model, work / f"levit-tf tflite {mode}.tflite", mode,
-               calibration_data=calibration if int8 else None, calibration_steps=32,
-               float_ops=ATTENTION_FLOAT_OPS if int8 else ())
+    # int8: the default export (attention core in float); int8-all: every op quantized
+    for name in ("float32", "float16", "dynamic", "int8", "int8-all", "int16x8"):
+        progress(f"TFLite {name}")
+        mode = name.split("-")[0]
+        calibrated = mode in ("int8", "int16x8")
+        export(model, work / f"levit-tf tflite {name}.tflite", mode,
+               calibration_data=calibration if calibrated else None, calibration_steps=32,
+               float_ops=() if name == "int8-all" else None)
     export(model, work / "levit-tf tflite float32_b32.tflite", batch_size=32)
     for batch in (1, 32):
         progress(f"ONNX batch {batch}")
@@ -367,7 +369,10 @@ def main() -> None:
             for row in run_worker(family, works[preset], preset, threads, args.runs):
                 rows.append({**row, "preset": preset})
             bar.update()
+    from levit_tf.cpu_features import int8_capability
+
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"{int8_capability()}, "
                f"Python {platform.python_version()}, load average "
                f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     table = summarize(rows)

@@ -342,6 +342,10 @@ def path_cases() -> list[Case]:
             "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
             "int8", "--calibration-data", str(f["good-images"]), "--calibration-steps", "2",
             "--float-ops", "attention", "NOT_AN_OP"], must_fail="NOT_AN_OP"),
+        Case("tflite-float-ops-none-and-names", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "int8", "--calibration-data", str(f["good-images"]), "--calibration-steps", "2",
+            "--float-ops", "none", "SOFTMAX"], must_fail="--float-ops none"),
         Case("tflite-float-ops-not-int8", lambda f, o: [
             "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--float-ops",
             "SOFTMAX"], must_fail="int8"),

@@ -37,9 +37,17 @@ def _images(source: str | None, count: int, image_size: tuple[int, int]):
     return images
 
 
-def _float_ops(names: list[str] | None) -> tuple[str, ...]:
+def _float_ops(names: list[str] | None) -> tuple[str, ...] | None:
+    """--float-ops: None (the mode's default), () for 'none', else op names with 'attention'
+    expanded."""
     from levit_tf.tflite import ATTENTION_FLOAT_OPS
 
+    if names is None:
+        return None
+    if any(name.lower() == "none" for name in names):
+        if len(names) > 1:
+            raise UserError("--float-ops none cannot be combined with op names")
+        return ()
     ops: list[str] = []
     for name in names or ():
         ops.extend(ATTENTION_FLOAT_OPS if name.lower() == "attention" else [name.upper()])
@@ -88,6 +96,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise UserError(str(err)) from None
     calibrated = ("" if result.calibration_images is None
                   else f", calibrated on {result.calibration_images} images")
+    if result.float_ops:
+        calibrated += f", in float: {' '.join(result.float_ops)}"
     print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
           f"{result.size_bytes / 1e6:.1f} MB{calibrated}) in {time.perf_counter() - start:.1f} s")
     if args.report:
@@ -141,7 +151,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         description="Export a LeViT classifier for XNNPACK (builtin ops only). BN is folded, "
                     "the heads fused and the attention biases made constant first.",
         epilog="example: levit-tf export-tflite levit.keras levit_int8.tflite "
-               "--quantization int8 --calibration-data ./photos --float-ops attention "
+               "--quantization int8 --calibration-data ./photos "
                "--report --images ./heldout")
     export.add_argument("model", metavar="MODEL", help=".keras file or any convert SOURCE")
     export.add_argument("output", metavar="OUT.tflite")
@@ -154,9 +164,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     export.add_argument("--uint8-input", action="store_true",
                         help="take raw RGB uint8; ImageNet normalization folded into the stem")
     export.add_argument("--float-ops", nargs="+", metavar="OP",
-                        help="int8: op types kept in float (selective quantization); "
+                        help="int8: op types kept in float (selective quantization). Default "
                              "'attention' = BATCH_MATMUL SUB SOFTMAX HARD_SWISH, which keeps "
-                             "the whole graph inside XNNPACK")
+                             "the whole graph inside XNNPACK; 'none' quantizes every op (the "
+                             "plain full-int8 graph: builtin kernels, slower)")
     export.add_argument("--report", action="store_true",
                         help="print size, XNNPACK coverage, latency and (with --images) fidelity")
     export.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images for --report")

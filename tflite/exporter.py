@@ -106,7 +106,7 @@ def check_builtin_only(model_bytes: bytes) -> None:
 def export(model: keras.Model, path: str | os.PathLike,
            quantization: Quantization | str = Quantization.FLOAT32, *,
            calibration_data: CalibrationSource | None = None, calibration_steps: int | None = None,
-           uint8_input: bool = False, float_ops: Sequence[str] = (),
+           uint8_input: bool = False, float_ops: Sequence[str] | None = None,
            batch_size: int = 1) -> ExportResult:
     """Writes ``model`` as a .tflite file for XNNPACK.
 
@@ -122,7 +122,9 @@ def export(model: keras.Model, path: str | os.PathLike,
         uint8_input: take raw RGB uint8 (B, H, W, 3) with ImageNet normalization folded into
             the stem (full int8: the uint8 input is quantized exactly, scale 1).
         float_ops: op types kept in float in full-int8 mode (selective quantization, e.g.
-            ('BATCH_MATMUL', 'SOFTMAX')).
+            ('BATCH_MATMUL', 'SOFTMAX')). None: the mode's default (``default_float_ops``):
+            int8 keeps ``ATTENTION_FLOAT_OPS`` in float, the fastest full-integer graph (one
+            XNNPACK partition); ``()`` quantizes every op (the plain full-int8 graph).
     """
     mode = Quantization(quantization)
     path = Path(path)
@@ -225,7 +227,8 @@ def check_calibration_count(source: CalibrationSource | None, steps: int) -> Non
 
 
 def check_request(path: Path, mode: Quantization, calibration_data: CalibrationSource | None,
-                  calibration_steps: int | None, float_ops: Sequence[str]) -> tuple[str, ...]:
+                  calibration_steps: int | None,
+                  float_ops: Sequence[str] | None) -> tuple[str, ...]:
     """The checks ``export`` makes before any conversion work (the CLI runs them before it
     loads the model); returns the validated ``float_ops``."""
     if path.suffix != ".tflite":
@@ -245,9 +248,18 @@ def check_request(path: Path, mode: Quantization, calibration_data: CalibrationS
             raise ValueError(f"{mode.value} quantization needs at least 1 calibration step, got "
                              f"{calibration_steps} (default: every image there, up to 200)")
         check_calibration_count(calibration_data, calibration_steps)
+    if float_ops is None:
+        return default_float_ops(mode)
     if float_ops and mode is not Quantization.INT8:
         raise ValueError("float_ops (selective quantization) applies to int8 mode only")
     return check_float_ops(float_ops) if float_ops else ()
+
+
+def default_float_ops(mode: Quantization) -> tuple[str, ...]:
+    """The op types ``mode`` keeps in float unless asked otherwise: the attention core for
+    int8 (quantized, BATCH_MATMUL / SOFTMAX / HARD_SWISH leave XNNPACK for builtin kernels and
+    split the graph into ~40 partitions, slower than float32 on int8-capable CPUs)."""
+    return ATTENTION_FLOAT_OPS if mode is Quantization.INT8 else ()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -130,4 +130,9 @@ def format_table(reports: list[TFLiteReport]) -> str:
         rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}"
                     + "".join(f"{r.latency_ms.get(t, float('nan')):>9.2f}" for t in threads)
                     + f"{r.xnnpack_fraction:>9.1%}{r.partitions:>6}{fid}  {outside}")
+    if any(r.quantization not in ("float32", "float16") for r in reports):
+        # int8 speed depends on the CPU's int8 dot-product instructions: name them
+        from levit_tf.cpu_features import int8_capability
+
+        rows.append(f"CPU: {int8_capability()}")
     return "\n".join(rows)

@@ -27,10 +27,10 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohisto
           "hubble_deep_field", "retina", "colorwheel", "coins", "camera", "moon", "clock")
 HELD_OUT = 8  # photos compared (the first 8); all of them calibrate int8 / int16x8
 HELD_OUT_224 = 4  # LeViT-128S: ~5 s of emulated CPU per image and profile
-# name -> (quantization, float ops): "int8" is the default export (BATCH_MATMUL, SOFTMAX and
-# HARD_SWISH on builtin int8 kernels), "int8-attn" keeps the attention in float so XNNPACK runs
-# every op (the README's recommendation for phones).
-SMALL_MODES = ("float32", "float16", "dynamic", "int8", "int8-attn", "int16x8")
+# name -> (quantization, float ops): "int8" is the default export (the attention core in float,
+# so XNNPACK runs every op), "int8-all" quantizes every op (BATCH_MATMUL, SOFTMAX and HARD_SWISH
+# on builtin int8 kernels).
+SMALL_MODES = ("float32", "float16", "dynamic", "int8", "int8-all", "int16x8")
 
 # Words assembled by GNU as 2.40 (binutils-aarch64-linux-gnu, -march=armv9-a+sme+i8mm+fp16+
 # dotprod) and disassembled back by objdump: the masks must agree with an independent assembler.
@@ -145,13 +145,13 @@ def _images(folder, size: int, count: int) -> np.ndarray:
 
 
 def _export(model, folder, modes, tmp_path) -> list:
-    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
+    from levit_tf.tflite import export
 
     paths = []
     for name in modes:
         mode = name.split("-")[0]
         calibration = str(folder) if mode in ("int8", "int16x8") else None
-        float_ops = ATTENTION_FLOAT_OPS if name.endswith("-attn") else ()
+        float_ops = () if name.endswith("-all") else None  # None: the mode's default
         paths.append(export(model, tmp_path / f"{model.config.image_size}_{name}.tflite", mode,
                             calibration_data=calibration, float_ops=float_ops).path)
     return paths
@@ -214,23 +214,23 @@ def test_small_levit_every_mode_on_arm(runtime, photo_dir, tmp_path, capsys):
     # The CLI on one file (exported above): the table and exit 0 within the bounds.
     model.save(tmp_path / "small.keras")
     capsys.readouterr()
-    code = main(["verify", str(tmp_path / "small.keras"), str(tmp_path / "96_int8-attn.tflite"),
+    code = main(["verify", str(tmp_path / "small.keras"), str(tmp_path / "96_int8.tflite"),
                  "--images", str(photo_dir), "--count", "2", "--arm", "cortex-a76"])
     out = capsys.readouterr().out
     print(out)
     assert code == 0
-    row = next(line for line in out.splitlines() if line.startswith("96_int8-attn.tflite"))
+    row = next(line for line in out.splitlines() if line.startswith("96_int8.tflite"))
     assert "cortex-a76" in row and "SDOT x" in row and row.endswith("/ ok")
 
 
 @pytest.fixture(scope="module")
 def levit_128s_runs(runtime, photo_dir, tmp_path_factory) -> list[ArmRun]:
-    """LeViT-128S (random weights) at 224 px, int8 with the attention in float (the mode the
-    README recommends for phones), on 4 photos and the three profiles. float16 at 224 px takes
-    minutes per profile under emulation, too slow for CI; its kernels are checked above."""
+    """LeViT-128S (random weights) at 224 px, the default int8 (attention core in float), on
+    4 photos and the three profiles. float16 at 224 px takes minutes per profile under
+    emulation, too slow for CI; its kernels are checked above."""
     config = LevitConfig.from_preset("levit-128S", num_labels=100)
     model = randomize(LevitForImageClassificationWithTeacher(config), seed=3)
-    return _verify(model, photo_dir, ("int8-attn",), runtime,
+    return _verify(model, photo_dir, ("int8",), runtime,
                    tmp_path_factory.mktemp("levit128s"), HELD_OUT_224)
 
 

@@ -113,9 +113,10 @@ def test_int8_on_a_trained_model(trained_model, tmp_path):
     model, calibration, held_out = trained_model
     reference = np.asarray(model.predict(held_out, verbose=0)["logits"])
     plain = export(model, tmp_path / "int8.tflite", "int8", calibration_data=calibration,
-                   calibration_steps=200)
+                   calibration_steps=200, float_ops=())
     mixed = export(model, tmp_path / "int8_mixed.tflite", "int8", calibration_data=calibration,
-                   calibration_steps=200, float_ops=ATTENTION_FLOAT_OPS)
+                   calibration_steps=200)  # the default: attention core in float
+    assert mixed.float_ops == ATTENTION_FLOAT_OPS and plain.float_ops == ()
     # (this small 64 px model is a harder case than LeViT-128S on the digits, which the
     # benchmark measures against the >= 99% goal)
     for result in (plain, mixed):
@@ -201,3 +202,17 @@ def test_cli(random_model, tmp_path):
                           "--quantization", "int8"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "needs calibration_data" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "q.tflite").exists()
+
+
+def test_float_ops_option_values():
+    """--float-ops: absent -> the mode's default, 'none' -> every op quantized, names and
+    'attention' expanded; the exporter resolves the default per mode."""
+    from levit_tf.tflite.cli import _float_ops
+    from levit_tf.tflite.exporter import default_float_ops
+    from levit_tf.tflite.quantization import Quantization
+
+    assert _float_ops(None) is None and _float_ops(["none"]) == () and _float_ops(["NONE"]) == ()
+    assert _float_ops(["attention", "add"]) == (*ATTENTION_FLOAT_OPS, "ADD")
+    assert default_float_ops(Quantization.INT8) == ATTENTION_FLOAT_OPS
+    assert all(default_float_ops(mode) == () for mode in Quantization
+               if mode is not Quantization.INT8)
