@@ -88,6 +88,44 @@ def heldout(data: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.concatenate(images), np.concatenate(labels), classes
 
 
+AEQ_FLOAT_OPS = ("BATCH_MATMUL", "SUB", "SOFTMAX", "HARD_SWISH")  # our ATTENTION_FLOAT_OPS
+
+
+def aeq_recipes() -> dict[str, object]:
+    """ai-edge-quantizer recipes applied to our float32 .tflite (name -> recipe)."""
+    from ai_edge_quantizer import recipe
+    from ai_edge_quantizer.recipe_manager import RecipeManager
+
+    selective = RecipeManager()
+    selective.add_static_config(".*", recipe.TFLOperationName.ALL_SUPPORTED,
+                                activation_num_bits=8, weight_num_bits=8)
+    for op in AEQ_FLOAT_OPS:
+        selective.add_quantization_config(
+            ".*", getattr(recipe.TFLOperationName, op),
+            algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
+    return {
+        "aeq static_wi8_ai8": recipe.static_wi8_ai8(),
+        "aeq static_wi8_ai8 attention-float": selective.get_quantization_recipe(),
+        "aeq static_wi8_ai16": recipe.static_wi8_ai16(),
+        "aeq dynamic_wi8_afp32": recipe.dynamic_wi8_afp32(),
+        "aeq dynamic_wi4_afp32": recipe.dynamic_wi4_afp32(),
+        "aeq weight_only_wi4_afp32": recipe.weight_only_wi4_afp32(),
+        "aeq dynamic_wi4b32_afp32": recipe.dynamic_wi4b32_afp32(),
+    }
+
+
+def aeq_export(float_path: Path, recipe_, calibration: np.ndarray, path: Path) -> None:
+    """Quantizes the float32 export with ai-edge-quantizer; ``calibration`` (N, H, W, 3)."""
+    from ai_edge_quantizer import quantizer
+
+    qt = quantizer.Quantizer(str(float_path), recipe_)
+    result = (qt.quantize(qt.calibrate({"serving_default": [{"pixel_values": x[None]}
+                                                             for x in calibration]}))
+              if qt.need_calibration else qt.quantize())
+    path.unlink(missing_ok=True)
+    result.export_model(str(path))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--work", type=Path, default=Path("/tmp/int8-fidelity"))
@@ -105,6 +143,8 @@ def main() -> None:
 
     from levit_tf.converters import load_pretrained
     from levit_tf.tflite import ATTENTION_FLOAT_OPS, TFLiteModel, export
+    from levit_tf.tflite.calibration import normalized_images
+    from levit_tf.tflite.runtime import xnnpack_coverage
 
     model = load_pretrained(str(best))
     images, labels, classes = heldout(data)
@@ -119,20 +159,35 @@ def main() -> None:
         "int8 attention-float": dict(quantization="int8", float_ops=ATTENTION_FLOAT_OPS),
         "int16x8": dict(quantization="int16x8"),
     }
+    try:
+        modes.update(aeq_recipes())
+    except ImportError:
+        print("ai-edge-quantizer not installed: its recipes are skipped")
+    calibration = None
     rows = []
     for name, options in modes.items():
         if args.modes and name not in args.modes:
             continue
         path = args.work / f"{name.replace(' ', '_')}.tflite"
-        if options["quantization"] in ("int8", "int16x8"):
-            options = dict(options, calibration_data=data / "train", calibration_steps=200)
-        export(model, path, **options)
+        if name.startswith("aeq"):
+            if calibration is None:
+                train = normalized_images(data / "train", (64, 64))
+                calibration = np.stack(list(train.shuffle(4096, seed=0).take(200)
+                                            .as_numpy_iterator()))
+            aeq_export(args.work / "float32.tflite", options, calibration, path)
+        else:
+            if options["quantization"] in ("int8", "int16x8"):
+                options = dict(options, calibration_data=data / "train", calibration_steps=200)
+            export(model, path, **options)
+        coverage = xnnpack_coverage(path)
         logits = TFLiteModel(path)(images)
         rows.append((name, path.stat().st_size / 1e6, np.mean(logits.argmax(-1) == labels),
                      np.mean(logits.argmax(-1) == reference.argmax(-1)),
                      float(np.abs(logits - reference).max())))
-        print(f"{name:<24}{rows[-1][1]:7.2f} MB  accuracy {rows[-1][2]:6.1%}  agreement "
-              f"{rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}", flush=True)
+        builtin = ", ".join(sorted(coverage.builtin_ops)) or "-"
+        print(f"{name:<36}{rows[-1][1]:7.2f} MB  accuracy {rows[-1][2]:6.1%}  agreement "
+              f"{rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}  partitions "
+              f"{coverage.partitions}  builtin: {builtin}", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ def _folder_dataset(root: Path, image_size: tuple[int, int]) -> tf.data.Dataset:
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    # A fixed shuffle: the first N images (calibration takes 200, reports 100) are spread over
+    # every class subfolder instead of being the first folders' (one or two classes' ranges).
+    paths = [paths[i] for i in np.random.default_rng(0).permutation(len(paths))]
     files, _ = scan_image_files(paths, on_error="skip")
     if not files:
         raise ValueError(f"{root}: none of the {len(paths)} image files could be read")

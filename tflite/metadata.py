@@ -44,7 +44,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         for i in range(model.MetadataLength()):
             entry = model.Metadata(i)
             if entry.Name() and entry.Name().decode() == METADATA_NAME:
-                raw = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+                buffer = model.Buffers(entry.Buffer())
+                if buffer.Offset() > 1:  # data stored after the flatbuffer (ai-edge-quantizer)
+                    raw = data[buffer.Offset(): buffer.Offset() + buffer.Size()]
+                else:
+                    raw = buffer.DataAsNumpy().tobytes()
                 return json.loads(raw.decode())
     except Exception as err:  # malformed flatbuffer
         raise ValueError(f"{path}: not a readable .tflite model ({err})") from None

@@ -216,3 +216,20 @@ def test_float_ops_option_values():
     assert default_float_ops(Quantization.INT8) == ATTENTION_FLOAT_OPS
     assert all(default_float_ops(mode) == () for mode in Quantization
                if mode is not Quantization.INT8)
+
+
+def test_folder_calibration_spreads_over_class_folders(tmp_path):
+    """The first images a folder gives (calibration takes 200 of them) come from every class
+    subfolder, not from the first folders in name order."""
+    from PIL import Image
+
+    from levit_tf.tflite.calibration import normalized_images
+
+    colors = {"a_red": (255, 0, 0), "b_green": (0, 255, 0), "c_blue": (0, 0, 255)}
+    for name, color in colors.items():
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            Image.new("RGB", (32, 32), color).save(tmp_path / name / f"{i}.png")
+    first = list(normalized_images(tmp_path, (32, 32)).take(9).as_numpy_iterator())
+    dominant = {int(np.argmax(image.mean(axis=(0, 1)))) for image in first}
+    assert dominant == {0, 1, 2}
