@@ -151,6 +151,11 @@ def export(model: keras.Model, path: str | os.PathLike,
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter, debug_dataset=representative, debug_options=debug_options)
             model_bytes = debugger.get_nondebug_quantized_model()
+            if uint8_input:  # the debugger ignores the converter's integer I/O types
+                from tensorflow.lite.python.util import modify_model_io_type
+
+                model_bytes = bytes(modify_model_io_type(bytearray(model_bytes), tf.uint8,
+                                                         tf.int8))
         else:
             model_bytes = converter.convert()
     check_builtin_only(model_bytes)
