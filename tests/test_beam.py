@@ -98,7 +98,8 @@ def test_in_memory_pipeline_matches_the_saved_model(saved_model, photos, expecte
                  ["--direct_running_mode=in_memory"], warm_sizes=((512, 512),),
                  max_batch_size=4)
     check_outputs(output, dead, expected, photos, rtol=1e-5)
-    assert totals == {"images": len(PHOTOS), "unreadable_images": len(BAD)}
+    assert totals["images"] == len(PHOTOS) and totals["unreadable_images"] == len(BAD)
+    assert totals["model_loads"] == 1  # once for the whole (single-process) pipeline
     print(f"in memory: {len(PHOTOS)} predictions within 1e-5, {len(BAD)} in the dead letter")
 
 
@@ -117,9 +118,12 @@ def test_multi_processing_command_matches_the_saved_model(saved_model, photos, e
     dead = output.with_name("preds.dead-letter.jsonl")
     check_outputs(output, dead, expected, photos)
     assert f"{len(PHOTOS)} images -> {output}; {len(BAD)} unreadable -> {dead}" in done.stdout
+    # at most once per worker process (Beam's per-process share), whatever the bundles
+    loads = int(done.stdout.split("model loaded ")[1].split()[0])
+    assert 1 <= loads <= 2, done.stdout
     assert sorted(p.name for p in output.parent.iterdir()) == [dead.name, output.name]
     print(f"2 worker processes: {len(PHOTOS)} predictions bit-identical, {len(BAD)} dead "
-          "letters")
+          f"letters, {loads} model loads")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -131,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as err:  # MissingDependency: the extra to install
         print(f"levit_tf.beam: error: {err}", file=sys.stderr)
         return 1
+    loads = totals.get("model_loads", 0)
     print(f"{totals.get('images', 0)} images -> {args.output}; "
-          f"{totals.get('unreadable_images', 0)} unreadable -> {args.dead_letter}")
+          f"{totals.get('unreadable_images', 0)} unreadable -> {args.dead_letter}; "
+          f"model loaded {loads} times" + (
+              f", {totals['load_seconds'] / loads:.1f} s each with warm-up" if loads else ""))
     return 0
 
 

@@ -79,13 +79,20 @@ def classify_images(pipeline: beam.Pipeline, pattern: str, handler: SavedModelIm
                                                num_shards=1))
 
 
-def counters(result: Any) -> dict[str, int]:
-    """The pipeline's ``levit_tf`` counters (committed values)."""
-    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
-    totals: dict[str, int] = {}
+def counters(result: Any) -> dict[str, float]:
+    """The pipeline's ``levit_tf`` counters (committed values), and from RunInference's own
+    metrics ``model_loads`` (how many times a worker loaded the model) and ``load_seconds``
+    (their total time, warm-up included)."""
+    metrics = result.metrics()
+    query = metrics.query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
+    totals: dict[str, float] = {}
     for counter in query["counters"]:
         name = counter.key.metric.name
         totals[name] = totals.get(name, 0) + (counter.committed or 0)
+    loads = metrics.query(beam.metrics.MetricsFilter().with_name(
+        "load_model_latency_milli_secs"))["distributions"]
+    totals["model_loads"] = sum(d.committed.count for d in loads if d.committed)
+    totals["load_seconds"] = sum(d.committed.sum for d in loads if d.committed) / 1000
     return totals
 
 

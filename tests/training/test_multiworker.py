@@ -159,7 +159,8 @@ def runs(tiny_model, tmp_path_factory) -> dict[str, object]:
 def test_killed_worker_run_resumes_and_only_the_chief_writes(runs):
     assert runs["exits"][1] is not None and runs["exits"][1] != 0  # killed
     assert runs["state_after_kill"]["epochs_done"] == 1
-    assert runs["files_after_kill"] == RUN_FILES
+    # the chief's files of epoch 1 (curve.png comes last: the kill may beat it), no others
+    assert set(RUN_FILES) - {"curve.png"} <= set(runs["files_after_kill"]) <= set(RUN_FILES)
     for name in ("worker0", "worker1"):
         output = runs["outputs"][name]
         assert "REPLICAS 2 multiworker" in output, output[-2000:]
