@@ -145,3 +145,13 @@ def test_bad_command_line_is_one_line_and_exit_1(saved_model, photos, tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_missing_flag_is_one_line_and_exit_1(capsys):
+    from levit_tf.beam.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", "m"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err == "levit_tf.beam: error: the following arguments are required: --input, --output\n"

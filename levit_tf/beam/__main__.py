@@ -22,8 +22,15 @@ Flags other than these go to Beam (--runner DataflowRunner --project ... --regio
 --temp_location gs://..., or --runner FlinkRunner / SparkRunner ...)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one line and exit code 1 (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(1, f"levit_tf.beam: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m levit_tf.beam", epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Classify image files with the SavedModel of levit-tf export-savedmodel "
