@@ -72,13 +72,17 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def check_outputs(output: Path, dead_letter: Path, expected: dict, photos: Path,
-                  rtol: float = 0.0) -> None:
+                  rtol: float = 0.0) -> float:
+    """Checks both files; returns the largest relative difference of a probability."""
     records = {r["path"]: r for r in read_jsonl(output)}
     assert sorted(records) == sorted(expected)
+    worst = 0.0
     for path, record in records.items():
         want = expected[path]
         assert record["labels"] == want["labels"] and record["indices"] == want["indices"]
         got = np.float32(record["probabilities"])  # float32 -> JSON -> float32: exact
+        worst = max(worst, float(np.max(np.abs(got - want["probabilities"])
+                                        / want["probabilities"])))
         if rtol:
             np.testing.assert_allclose(got, want["probabilities"], rtol=rtol, atol=0)
         else:
@@ -87,6 +91,7 @@ def check_outputs(output: Path, dead_letter: Path, expected: dict, photos: Path,
     failed = {r["path"]: r["error"] for r in read_jsonl(dead_letter)}
     assert sorted(failed) == sorted(str(photos / name) for name in BAD)
     assert all(failed.values())
+    return worst
 
 
 @pytest.mark.slow
@@ -97,10 +102,11 @@ def test_in_memory_pipeline_matches_the_saved_model(saved_model, photos, expecte
     totals = run(str(saved_model), str(photos / "*"), str(output), str(dead),
                  ["--direct_running_mode=in_memory"], warm_sizes=((512, 512),),
                  max_batch_size=4)
-    check_outputs(output, dead, expected, photos, rtol=1e-5)
+    worst = check_outputs(output, dead, expected, photos, rtol=1e-5)
     assert totals["images"] == len(PHOTOS) and totals["unreadable_images"] == len(BAD)
     assert totals["model_loads"] == 1  # once for the whole (single-process) pipeline
-    print(f"in memory: {len(PHOTOS)} predictions within 1e-5, {len(BAD)} in the dead letter")
+    print(f"in memory: {len(PHOTOS)} predictions, worst relative difference {worst:.1e} "
+          f"(bound 1e-5), {len(BAD)} in the dead letter")
 
 
 @pytest.mark.slow
@@ -116,7 +122,7 @@ def test_multi_processing_command_matches_the_saved_model(saved_model, photos, e
          "--direct_num_workers=2"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     dead = output.with_name("preds.dead-letter.jsonl")
-    check_outputs(output, dead, expected, photos)
+    assert check_outputs(output, dead, expected, photos) == 0
     assert f"{len(PHOTOS)} images -> {output}; {len(BAD)} unreadable -> {dead}" in done.stdout
     # at most once per worker process (Beam's per-process share), whatever the bundles
     loads = int(done.stdout.split("model loaded ")[1].split()[0])
