@@ -17,6 +17,7 @@ OPTIONAL = {
     "torch": ("torch", "torch"),
     "huggingface_hub": ("huggingface_hub", "hub"),
     "ai_edge_litert": ("ai-edge-litert", "cpu"),
+    "apache_beam": ("apache-beam", "beam"),
 }
 
 

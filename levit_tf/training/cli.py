@@ -7,7 +7,7 @@ import argparse
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import format_size, image_size_argument
 from levit_tf.optional import MissingDependency
-from levit_tf.training.options import FinetuneOptions
+from levit_tf.training.options import STRATEGIES, FinetuneOptions
 
 EXAMPLES = """examples:
   levit-tf finetune --model levit-128S --data digits --image-size 32 --epochs 30 --out runs/d
@@ -62,8 +62,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     add("--freeze-backbone", action="store_true", help="train the heads only")
     add("--mixed-bfloat16", action="store_true", help="mixed_bfloat16 policy (float32 "
         "variables, logits and loss)")
-    add("--strategy", choices=["default", "mirrored"], default="default",
-        help="mirrored: all local GPUs with tf.distribute.MirroredStrategy")
+    add("--strategy", choices=list(STRATEGIES), default="default",
+        help="mirrored: all local GPUs with tf.distribute.MirroredStrategy; multiworker: "
+        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (run the same command on "
+        "every worker, --out on storage they all see; only the chief writes it)")
     parser.set_defaults(handler=run, check_args=check_args)
 
 

@@ -25,9 +25,12 @@ Several machines (``MultiWorkerMirroredStrategy``): run the same script on every
                        "task": {"type": "worker", "index": 0}}'
     python train.py   # strategy = make_strategy("multiworker"); worker 1 uses "index": 1
 
-and create the strategy before any other TensorFlow call. Every worker must build the same
-dataset (Keras shards it by data, or shard by ``ds.shard(num_workers, index)`` yourself); only
-the chief (index 0) should write checkpoints to a shared path, the others to temporary ones.
+and create the strategy before any other TensorFlow call. ``make_strategy("multiworker")``
+also installs the Keras fixes that ``fit`` needs there with Keras <= 3.15.1
+(``levit_tf.keras_internals.fix_multi_worker_fit``; call it yourself if you create the strategy
+directly). Every worker must build the same dataset with the same seed (Keras shards it by
+data: worker i trains on its part of every global batch); only the chief writes the run's files
+(``is_chief``), the others write to temporary ones (``levit_tf.training.finetune`` does both).
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from levit_tf.batch_norm_sync import batch_norm_layers, sync_batch_norm_statistics
+from levit_tf.keras_internals import fix_multi_worker_fit
 from levit_tf.training.options import STRATEGIES
+
+#: TensorFlow configures the collectives of a process once: one MultiWorkerMirroredStrategy.
+_MULTI_WORKER: list[tf.distribute.MultiWorkerMirroredStrategy] = []
 
 
 def make_strategy(kind: str = "default", devices: list[str] | None = None
@@ -49,8 +56,18 @@ def make_strategy(kind: str = "default", devices: list[str] | None = None
     if kind == "multiworker":
         if devices is not None:
             raise ValueError("multiworker takes its devices from TF_CONFIG, not `devices`")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        fix_multi_worker_fit()
+        if not _MULTI_WORKER:
+            _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _MULTI_WORKER[0]
     raise ValueError(f"unknown strategy {kind!r}; choose from {STRATEGIES}")
 
 
-__all__ = ["STRATEGIES", "batch_norm_layers", "make_strategy", "sync_batch_norm_statistics"]
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files: always, except on the non-chief workers of
+    a multi-worker cluster (the chief is task "chief", or worker 0 without one)."""
+    return bool(strategy.extended.should_checkpoint)
+
+
+__all__ = ["STRATEGIES", "batch_norm_layers", "is_chief", "make_strategy",
+           "sync_batch_norm_statistics"]

@@ -4,12 +4,18 @@
 is what ``levit-tf finetune`` runs. The recipe: AdamW (no decay on biases, BN parameters and
 attention biases), linear warmup then cosine decay per step, label-smoothed cross-entropy,
 metrics on the held-out split after every epoch, files as ``levit_tf.training.run_dir`` says.
+
+Under ``strategy="multiworker"`` every worker runs the same call (same options, so the same
+seeds, data order and initial weights) and reads ``out`` to resume; only the chief writes it.
+The other workers write their checkpoints to a temporary directory, removed when they finish.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +33,7 @@ from levit_tf.modeling_levit import (
 )
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, check_folder_classes, load_data
-from levit_tf.training.distribute import make_strategy
+from levit_tf.training.distribute import is_chief, make_strategy
 from levit_tf.training.losses import SparseCrossEntropy
 from levit_tf.training.optimizers import adamw, warmup_cosine
 from levit_tf.training.options import MONITOR, FinetuneOptions
@@ -148,9 +154,11 @@ def compile_student(model: LevitForImageClassification, options: FinetuneOptions
                   **kwargs)
 
 
-def finetune(options: FinetuneOptions) -> FinetuneResult:
-    """Runs (or resumes) a fine-tuning run; see the module docstring. Raises ValueError /
-    FileNotFoundError for bad options, data or sources (the CLI shows them as one line)."""
+def finetune(options: FinetuneOptions, strategy: Any = None) -> FinetuneResult:
+    """Runs (or resumes) a fine-tuning run; see the module docstring. ``strategy``: a
+    ``tf.distribute.Strategy`` instead of ``options.strategy``'s (e.g. MirroredStrategy over
+    listed devices). Raises ValueError / FileNotFoundError for bad options, data or sources
+    (the CLI shows them as one line)."""
     start = time.perf_counter()
     options.validate()
     run = RunDirectory(options.out)
@@ -161,25 +169,35 @@ def finetune(options: FinetuneOptions) -> FinetuneResult:
         raise ValueError(f"{run.root} holds a run with different settings ({', '.join(changed)}"
                          "); use a new --out directory or the same settings to resume")
     check_folder_classes(options.data)
+    strategy = strategy or make_strategy(options.strategy)  # before other TensorFlow calls
+    if not is_chief(strategy):  # reads `out`, writes a temporary copy
+        writer = RunDirectory(tempfile.mkdtemp(prefix="levit-tf-worker-"))
+        try:
+            if state is not None and run.log.is_file():
+                shutil.copyfile(run.log, writer.log)
+                writer.trim_log(state.epochs_done)
+            return _run(options, strategy, run, writer, state, start)
+        finally:
+            shutil.rmtree(writer.root, ignore_errors=True)
     created = not run.root.exists()
     run.prepare()
     try:
-        return _run(options, run, state, start)
+        return _run(options, strategy, run, run, state, start)
     except BaseException:  # failed or interrupted before its first epoch: no empty --out
         if created:
             run.remove_if_empty()
         raise
 
 
-def _run(options: FinetuneOptions, run: RunDirectory, state: RunState | None,
-         start: float) -> FinetuneResult:
-    if state is not None:
+def _run(options: FinetuneOptions, strategy: Any, run: RunDirectory, writer: RunDirectory,
+         state: RunState | None, start: float) -> FinetuneResult:
+    """Trains from ``run``'s state; ``writer`` (``run`` on the chief) gets the files."""
+    if state is not None and writer is run:
         run.trim_log(state.epochs_done)
     state = state or RunState(monitor=MONITOR, settings=options.settings())
     resumed_from = state.epochs_done
     keras.utils.set_random_seed(options.seed + resumed_from)
 
-    strategy = make_strategy(options.strategy)
     with strategy.scope():
         source = load_source(options)
         image_size = source.config.image_size if source else options.image_size or 224
@@ -197,14 +215,14 @@ def _run(options: FinetuneOptions, run: RunDirectory, state: RunState | None,
             model.load_weights(run.last)
 
     title = f"{Path(options.model).name} on {options.data}, {format_size(image_size)}px"
-    checkpoint = RunCheckpoint(run, state, title)
+    checkpoint = RunCheckpoint(writer, state, title)
     if resumed_from < options.epochs:
         model.fit(data.train, validation_data=data.val, epochs=options.epochs,
                   initial_epoch=resumed_from, callbacks=[checkpoint], verbose=options.verbose,
                   shuffle=False)  # the datasets shuffle themselves (seeded)
     from levit_tf.training.curves import read_log
 
-    history = read_log(run.log) if run.log.is_file() else {}
+    history = read_log(writer.log) if writer.log.is_file() else {}
     return FinetuneResult(
         model=model, run=run, data=data, image_size=image_size, history=history,
         epochs_done=state.epochs_done, resumed_from=resumed_from, best=state.best,

@@ -15,7 +15,9 @@ from tests.support.models import TINY
 
 #: Private attributes of keras.Layer / keras.Model (the ones this package has needed).
 KERAS_PRIVATE = {"_flatten_layers", "_compile_loss", "_aggregate_additional_loss", "_layers",
-                 "_tracker", "_compute_loss", "_loss_tracker", "_metrics"}
+                 "_tracker", "_compute_loss", "_loss_tracker", "_metrics",
+                 "_maybe_symbolic_build", "_symbolic_build", "_distribute_strategy",
+                 "_collective_all_reduce_multi_worker"}
 
 
 def test_keras_private_attributes_only_in_keras_internals():
@@ -27,7 +29,9 @@ def test_keras_private_attributes_only_in_keras_internals():
         found = {name for name in names if isinstance(name, str)} & KERAS_PRIVATE  # getattr too
         if found:
             users[name] = sorted(found)
-    assert users == {"levit_tf.keras_internals": ["_compile_loss", "_flatten_layers"]}
+    assert users == {"levit_tf.keras_internals": [
+        "_collective_all_reduce_multi_worker", "_compile_loss", "_distribute_strategy",
+        "_flatten_layers", "_maybe_symbolic_build", "_symbolic_build"]}
 
 
 def test_sublayers_and_compiled_loss_work_on_this_keras():
@@ -41,3 +45,28 @@ def test_sublayers_and_compiled_loss_work_on_this_keras():
     expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(np.array([0]), logits)
     np.testing.assert_allclose(float(compiled_loss(model)(np.array([0]), logits, None)),
                                float(expected), rtol=1e-6)
+
+
+def test_multi_worker_fix_installs_once_and_leaves_other_strategies_to_keras():
+    from keras.src.backend.tensorflow import trainer
+
+    from levit_tf.keras_internals import (
+        fix_multi_worker_fit,
+        keras_as_released,
+        multi_worker_fix_applies,
+    )
+
+    released = getattr(trainer.reduce_per_replica, "__wrapped__", trainer.reduce_per_replica)
+    assert multi_worker_fix_applies()  # the pinned Keras 3.15.1 needs it (test_multiworker)
+    assert fix_multi_worker_fit() and fix_multi_worker_fit()  # idempotent
+    fixed = trainer.reduce_per_replica
+    assert fixed.__wrapped__ is released  # wrapped once
+    with keras_as_released():
+        assert trainer.reduce_per_replica is released
+    assert trainer.reduce_per_replica is fixed
+    # without a multi-worker strategy the wrappers hand over to Keras: a plain fit is unchanged
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32),
+                        batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
