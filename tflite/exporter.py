@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from levit_tf.backends import require_tensorflow_backend
 from levit_tf.files import atomic_write_bytes, check_writable_file
 from levit_tf.inference import LevitForInference, optimize_for_inference
 from levit_tf.labels import check_one_line_labels, ordered_labels
@@ -124,6 +125,7 @@ def export(model: keras.Model, path: str | os.PathLike,
         float_ops: op types kept in float in full-int8 mode (selective quantization, e.g.
             ('BATCH_MATMUL', 'SOFTMAX')).
     """
+    require_tensorflow_backend("TFLite export")
     mode = Quantization(quantization)
     path = Path(path)
     float_ops = check_request(path, mode, calibration_data, calibration_steps, float_ops)
