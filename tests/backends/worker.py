@@ -160,11 +160,15 @@ def training(spec: dict[str, Any]) -> dict[str, Any]:
     out["pipeline_pixels_max_difference"] = float(np.max(np.abs(piped - pixels)))
     for case in spec["cases"]:
         mode = case["mode"]
+        if mode not in spec.get("modes", [mode]):
+            continue
         model = load_pretrained(case["source"])
         kwargs: dict[str, Any] = {}
         data = tf.data.Dataset.from_tensors((pixels, labels))
         if mode == "plain":
             data = pipeline
+        if mode == "hard":
+            data = pipeline.map(lambda x, y: (x, {"labels": y}))
         if mode == "frozen":
             model.freeze_backbone()
         if mode == "hard":  # the teacher model runs inside the compiled step
@@ -208,7 +212,7 @@ def keras_files(spec: dict[str, Any]) -> dict[str, Any]:
         weights = relative_weights(model)
         expected = np.load(entry["weights"])
         identical = all(np.array_equal(weights[k], expected[k]) for k in expected.files)
-        logits = keras.ops.convert_to_numpy(model(pixels)["logits"])
+        logits = forward(model, pixels)["logits"]
         reference = np.load(entry["logits"])
         out[saved_on] = {"weights_identical": identical and set(weights) == set(expected.files),
                          "logits_error": relative_error(logits, reference),
@@ -217,7 +221,7 @@ def keras_files(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("save") and first is not None:
         save = spec["save"]
         first.save(save["path"])
-        np.save(save["logits"], keras.ops.convert_to_numpy(first(pixels)["logits"]))
+        np.save(save["logits"], forward(first, pixels)["logits"])
         np.savez(save["weights"], **relative_weights(first))
     return out
 
