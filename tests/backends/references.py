@@ -147,7 +147,8 @@ def build_references(root: Path) -> dict[str, Any]:
 def worker_spec(references: dict[str, Any], backend: str, load_from: tuple[str, ...],
                 checks: tuple[str, ...] | None = None, save: bool = True,
                 modes: tuple[str, ...] = TRAINING_MODES) -> dict[str, Any]:
-    """The spec of one worker run: ``load_from`` the backends whose .keras files it loads,
+    """The spec of one worker run: ``load_from`` the other backends whose .keras files it loads
+    (their workers run side by side),
     ``checks`` the checks it runs (default: all), ``save`` whether it saves its .keras copy,
     ``modes`` the training modes it steps."""
     root = Path(references["root"])
@@ -157,8 +158,10 @@ def worker_spec(references: dict[str, Any], backend: str, load_from: tuple[str, 
         "parity": references["parity"], "training": {**references["training"],
                                                      "modes": list(modes)},
             "keras_files": {"pixels": files["pixels"],
-                        "load": {name: keras_file_entry(root, name) for name in load_from},
+                        "load": {"tensorflow": files["tensorflow"]},
                         "save": keras_file_entry(root, backend) if save else None},
+        "keras_files_other": {"pixels": files["pixels"],
+                              "load": {name: keras_file_entry(root, name) for name in load_from}},
         "tf_only_errors": {"keras": files["tensorflow"]["path"]},
     }
     if checks is not None:

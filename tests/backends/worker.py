@@ -81,6 +81,35 @@ def forward(model: keras.Model, pixels: np.ndarray) -> dict[str, Any]:
     return numpy_out(out)
 
 
+def load_and_compare(entry: dict[str, str], pixels: np.ndarray) -> tuple[keras.Model, dict]:
+    """A .keras file saved on some backend against that backend's weights and logits."""
+    model = LevitForImageClassificationWithTeacher.from_pretrained(entry["path"])
+    weights = relative_weights(model)
+    expected = np.load(entry["weights"])
+    identical = set(weights) == set(expected.files) and all(
+        np.array_equal(weights[k], expected[k]) for k in expected.files)
+    logits = forward(model, pixels)["logits"]
+    reference = np.load(entry["logits"])
+    return model, {"weights_identical": identical,
+                   "logits_error": relative_error(logits, reference),
+                   "logits_max_abs": float(np.max(np.abs(logits - reference)))}
+
+
+@check
+def keras_files(spec: dict[str, Any]) -> dict[str, Any]:
+    """Loads the .keras file saved on TensorFlow, then saves this backend's copy of it (its
+    weights and logits beside it, then a ``.done`` marker), first of all checks."""
+    pixels = np.load(spec["pixels"])
+    model, result = load_and_compare(spec["load"]["tensorflow"], pixels)
+    if spec.get("save"):
+        save = spec["save"]
+        model.save(save["path"])
+        np.save(save["logits"], forward(model, pixels)["logits"])
+        np.savez(save["weights"], **relative_weights(model))
+        Path(save["path"] + ".done").touch()
+    return {"tensorflow": result}
+
+
 @check
 def parity(spec: dict[str, Any]) -> dict[str, Any]:
     """Checkpoints (HF dir, timm, facebookresearch, .keras converted on TF, and ``levit-tf
@@ -197,35 +226,6 @@ def training(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# ----------------------------------------------------------------------------- .keras files
-@check
-def keras_files(spec: dict[str, Any]) -> dict[str, Any]:
-    """Loads .keras files saved on other backends (same weights, logits against the saving
-    backend's), then saves this backend's copy of the TensorFlow one."""
-    pixels = np.load(spec["pixels"])
-    out: dict[str, Any] = {}
-    first = None
-    for saved_on, entry in spec["load"].items():
-        if not Path(entry["path"]).exists():
-            continue
-        model = LevitForImageClassificationWithTeacher.from_pretrained(entry["path"])
-        weights = relative_weights(model)
-        expected = np.load(entry["weights"])
-        identical = all(np.array_equal(weights[k], expected[k]) for k in expected.files)
-        logits = forward(model, pixels)["logits"]
-        reference = np.load(entry["logits"])
-        out[saved_on] = {"weights_identical": identical and set(weights) == set(expected.files),
-                         "logits_error": relative_error(logits, reference),
-                         "logits_max_abs": float(np.max(np.abs(logits - reference)))}
-        first = first or model
-    if spec.get("save") and first is not None:
-        save = spec["save"]
-        first.save(save["path"])
-        np.save(save["logits"], forward(first, pixels)["logits"])
-        np.savez(save["weights"], **relative_weights(first))
-    return out
-
-
 # ----------------------------------------------------------------------------- TF-only
 @check
 def tf_only_errors(spec: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +265,23 @@ def tf_only_errors(spec: dict[str, Any]) -> dict[str, Any]:
                 code = f"raised {type(err).__name__}: {err}"
         out[f"cli {verb[0]}"] = {"code": code, "stderr": stderr.getvalue()}
     out["written"] = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    return out
+
+
+# ----------------------------------------------------------------------------- last
+@check
+def keras_files_other(spec: dict[str, Any]) -> dict[str, Any]:
+    """Last of all checks: loads the .keras files the other backends' workers (running side by
+    side) saved first, waiting up to ``wait_s`` for their ``.done`` marker."""
+    pixels = np.load(spec["pixels"])
+    out = {}
+    for saved_on, entry in spec["load"].items():
+        deadline = time.monotonic() + spec.get("wait_s", 600)
+        while not Path(entry["path"] + ".done").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no .keras file from the {saved_on} worker")
+            time.sleep(1)
+        out[saved_on] = load_and_compare(entry, pixels)[1]
     return out
 
 
