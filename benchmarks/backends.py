@@ -78,6 +78,10 @@ def measure_keras(checkpoint: str, batch: int, warmup: int, runs: int) -> dict[s
 def measure_pytorch(checkpoint: str, batch: int, warmup: int, runs: int) -> dict[str, float]:
     """The same numbers for the HF PyTorch model, eager."""
     import torch
+
+    from tests.support.torch_compat import make_torchvision_importable
+
+    make_torchvision_importable()  # transformers imports torchvision when present
     import transformers
 
     model = transformers.LevitForImageClassificationWithTeacher.from_pretrained(checkpoint)
@@ -167,6 +171,8 @@ def main() -> None:
         for runtime in RUNTIMES:
             print(f"{LABELS[runtime]} ...", file=sys.stderr, flush=True)
             results[runtime] = run_child(runtime, tmp, args)
+            print(f"{LABELS[runtime]}: {json.dumps(results[runtime])}", file=sys.stderr,
+                  flush=True)
     text = table(results, args.preset, args.batch)
     print(text)
     if args.out:
