@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import keras
-import tensorflow as tf
 
 from levit_tf.keras_internals import sublayers
 
@@ -31,7 +30,9 @@ def sync_batch_norm_statistics(model: keras.Model) -> None:
     concatenated: 2 * sum(channels) floats per step.
     """
     if keras.backend.backend() != "tensorflow":
-        return
+        return  # JAX and PyTorch: no tf.distribute replicas to average over
+    import tensorflow as tf
+
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync <= 1:
         return

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from levit_tf.backends import TensorFlowBackendRequired
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import image_size_argument
 from levit_tf.native_logs import import_tensorflow_quietly
@@ -158,6 +159,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_export_savedmodel(args: argparse.Namespace) -> None:
     if args.top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
+    from levit_tf.backends import require_tensorflow_backend
+
+    require_tensorflow_backend("SavedModel export")  # before the model loads
     from levit_tf.converters import ConversionError, load_pretrained
     from levit_tf.serving import check_saved_model_target, export_saved_model
 
@@ -246,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_args(args)  # option checks that need no TensorFlow: fast errors
             import_tensorflow_quietly()
             handler(args)
-        except (UserError, MissingDependency) as err:
+        except (UserError, MissingDependency, TensorFlowBackendRequired) as err:
             print(f"levit-tf {args.verb}: error: {one_line(err)}", file=sys.stderr)
             return 1
     except KeyboardInterrupt:

@@ -54,6 +54,8 @@ class TorchBatchNorm(layers.BatchNormalization):
         super().__init__(axis=-1, epsilon=epsilon, momentum=momentum, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
+        """TensorFlow trains with the fused kernel (``_fused_training_call``); JAX, torch and
+        float64 with the same statistics in ``keras.ops`` (one jit-fused graph on JAX)."""
         if not (training and self.trainable):
             return super().call(inputs, training=False)
         fusable = keras.backend.standardize_dtype(inputs.dtype) in FUSED_BN_DTYPES
@@ -61,7 +63,10 @@ class TorchBatchNorm(layers.BatchNormalization):
             return self._fused_training_call(inputs)
         x = ops.cast(inputs, backend_float(inputs.dtype))
         axes = list(range(len(x.shape) - 1))
-        mean, variance = ops.moments(x, axes=axes)
+        # two passes, as PyTorch: Keras' torch-backend ops.moments takes E[x^2] - E[x]^2, which
+        # cancels when |mean| >> std (measured: 1.4e-3 gradient error on pooled features)
+        mean = ops.mean(x, axis=axes)
+        variance = ops.mean(ops.square(x - mean), axis=axes)
         count = ops.cast(ops.prod(ops.shape(x)[:-1]), x.dtype)
         unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
         self.moving_mean.assign(

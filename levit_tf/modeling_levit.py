@@ -151,11 +151,13 @@ class LevitPreTrainedModel(keras.Model):
         return last, hidden_states, ops.mean(last, axis=1)
 
     # ----------------------------------------------------------------------------- training
-    def train_step(self, data):
-        """Keras' train step, then BN running statistics averaged over tf.distribute replicas."""
-        logs = super().train_step(data)
+    def train_step(self, *args):
+        """Keras' train step, then (TensorFlow) BN running statistics averaged over
+        tf.distribute replicas. ``*args``: ``(data,)`` on TensorFlow and PyTorch, ``(state,
+        data)`` on JAX, whose stateless step returns the new state with the logs."""
+        out = super().train_step(*args)
         sync_batch_norm_statistics(self)
-        return logs
+        return out
 
     def predict(self, x=None, *args, **kwargs):
         """Keras' ``predict``; an empty batch raises ValueError (as ``model(x)`` does) instead
@@ -165,13 +167,16 @@ class LevitPreTrainedModel(keras.Model):
             raise ValueError(empty_batch_message(type(self).__name__))
         return super().predict(x, *args, **kwargs)
 
-    def predict_step(self, data):
-        """Keras' predict step; under a mixed policy, float outputs come back as float32."""
-        outputs = super().predict_step(data)
+    def predict_step(self, *args):
+        """Keras' predict step; under a mixed policy, float outputs come back as float32.
+        ``*args`` as in ``train_step``; on JAX the step also returns the (unchanged) state."""
+        result = super().predict_step(*args)
         if self.compute_dtype == "float32":
-            return outputs
-        return keras.tree.map_structure(
+            return result
+        outputs, state = result if keras.backend.backend() == "jax" else (result, None)
+        outputs = keras.tree.map_structure(
             lambda t: float32_logits(t) if keras.backend.is_float_dtype(t.dtype) else t, outputs)
+        return outputs if state is None else (outputs, state)
 
     def get_config(self) -> dict:
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,

@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from levit_tf.backends import require_tensorflow_backend
 from levit_tf.data.decode import decode_image
 from levit_tf.data.pipeline import eval_config
 from levit_tf.files import check_writable_dir, publish_mode
@@ -77,6 +78,7 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     (TF Serving, a container) can read them. Raises FileExistsError when ``directory`` is not
     empty, also when another writer published it while this one was writing.
     """
+    require_tensorflow_backend("SavedModel export")
     directory = Path(directory)
     check_saved_model_target(directory, top_k)
     if not isinstance(model, LevitForInference) and (

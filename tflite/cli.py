@@ -70,6 +70,9 @@ def _check_images_source(source: str | None) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from levit_tf.backends import require_tensorflow_backend
+
+    require_tensorflow_backend("TFLite export")  # before the model loads
     _check_count(args.count)
     _check_images_source(args.images if args.report else None)
     from levit_tf.tflite import export

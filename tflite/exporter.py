@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from levit_tf.backends import require_tensorflow_backend
 from levit_tf.files import atomic_write_bytes, check_writable_file
 from levit_tf.inference import LevitForInference, optimize_for_inference
 from levit_tf.labels import check_one_line_labels, ordered_labels
@@ -126,6 +127,7 @@ def export(model: keras.Model, path: str | os.PathLike,
             int8 keeps ``ATTENTION_FLOAT_OPS`` in float, the fastest full-integer graph (one
             XNNPACK partition); ``()`` quantizes every op (the plain full-int8 graph).
     """
+    require_tensorflow_backend("TFLite export")
     mode = Quantization(quantization)
     path = Path(path)
     float_ops = check_request(path, mode, calibration_data, calibration_steps, float_ops)

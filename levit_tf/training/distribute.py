@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from levit_tf.backends import require_tensorflow_backend
 from levit_tf.batch_norm_sync import batch_norm_layers, sync_batch_norm_statistics
 from levit_tf.keras_internals import fix_multi_worker_fit
 from levit_tf.training.options import STRATEGIES
@@ -48,7 +49,9 @@ _MULTI_WORKER: list[tf.distribute.MultiWorkerMirroredStrategy] = []
 def make_strategy(kind: str = "default", devices: list[str] | None = None
                   ) -> tf.distribute.Strategy:
     """``"default"`` (one device), ``"mirrored"`` (all local GPUs, or ``devices``), or
-    ``"multiworker"`` (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``)."""
+    ``"multiworker"`` (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``). TensorFlow backend
+    only (``TensorFlowBackendRequired`` otherwise)."""
+    require_tensorflow_backend("tf.distribute training")
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":

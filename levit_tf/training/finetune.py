@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from levit_tf.backends import require_tensorflow_backend
 from levit_tf.configuration_levit import LevitConfig, canonical_preset_name
 from levit_tf.image_size import ImageSize, format_size, image_hw
 from levit_tf.modeling_levit import (
@@ -159,6 +160,7 @@ def finetune(options: FinetuneOptions, strategy: Any = None) -> FinetuneResult:
     ``tf.distribute.Strategy`` instead of ``options.strategy``'s (e.g. MirroredStrategy over
     listed devices). Raises ValueError / FileNotFoundError for bad options, data or sources
     (the CLI shows them as one line)."""
+    require_tensorflow_backend("levit-tf finetune")
     start = time.perf_counter()
     options.validate()
     run = RunDirectory(options.out)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from levit_tf.converters import load_pretrained
 from tests.support.torch_reference import hf_model, nhwc, relative_error
+from tests.support.torch_training import tame_residual_branches
 
 LR = 0.1
 LOSS_TOLERANCE = 1e-4
@@ -36,19 +37,6 @@ def batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     pixels = rng.standard_normal((4, 3, 224, 224)).astype(np.float32)
     return pixels, np.array([3, 1, 4, 1]), np.array([5, 9, 2, 6])
-
-
-RESIDUAL_GAIN = 0.2
-
-
-def tame_residual_branches(model: torch.nn.Module) -> torch.nn.Module:
-    """Scales the last BN gamma of every residual branch by RESIDUAL_GAIN (see module doc)."""
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if name.endswith(("projection.batch_norm", "linear_down.batch_norm")) and (
-                    ".module." in name):
-                module.weight.mul_(RESIDUAL_GAIN)
-    return model
 
 
 def torch_step(model: torch.nn.Module, pixels: np.ndarray, labels: np.ndarray,
