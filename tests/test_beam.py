@@ -8,12 +8,16 @@ and probabilities must equal ``serve_images`` called on that image alone in this
 exactly with batches of one; within 1e-5 relative with larger batches, whose float32 matmul
 kernels block differently (measured: 6.8e-7 relative for a batch of five). The bad files must
 be in the dead letter and counted, and the good ones nowhere else.
+
+Beam runs in subprocesses with the ``tests/support/beam_env`` overlay first on PYTHONPATH
+(apache-beam needs pillow < 13, which the test venv does not take); the reference predictions
+come from this process.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +26,29 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("apache_beam")
-
 from levit_tf import LevitConfig, LevitForImageClassification
 from levit_tf.serving import export_saved_model
+from tests.support.beam_env import beam_environment, beam_overlay
 from tests.support.models import SMALL, randomize
 
 PHOTOS = (("astronaut", "JPEG"), ("chelsea", "PNG"), ("coffee", "JPEG"), ("rocket", "JPEG"),
           ("camera", "PNG"))
 BAD = {"notes.jpg": b"not an image at all\n", "empty.png": b""}
+
+
+@pytest.fixture(scope="module")
+def beam_env() -> dict[str, str]:
+    """Environment for subprocesses that run Beam (the overlay is built on first use)."""
+    return beam_environment(beam_overlay())
+
+
+def run_beam(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "levit_tf.beam", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def model_loads(stdout: str) -> int:
+    return int(stdout.split("model loaded ")[1].split()[0])
 
 
 @pytest.fixture(scope="module")
@@ -95,41 +113,47 @@ def check_outputs(output: Path, dead_letter: Path, expected: dict, photos: Path,
 
 
 @pytest.mark.slow
-def test_in_memory_pipeline_matches_the_saved_model(saved_model, photos, expected, tmp_path):
-    from levit_tf.beam.pipeline import run
-
+def test_in_memory_pipeline_matches_the_saved_model(beam_env, saved_model, photos, expected,
+                                                    tmp_path):
     output, dead = tmp_path / "preds.jsonl", tmp_path / "dead.jsonl"
-    totals = run(str(saved_model), str(photos / "*"), str(output), str(dead),
-                 ["--direct_running_mode=in_memory"], warm_sizes=((512, 512),),
-                 max_batch_size=4)
+    done = run_beam(beam_env, "--model", str(saved_model), "--input", str(photos / "*"),
+                    "--output", str(output), "--dead-letter", str(dead), "--warm-sizes",
+                    "512x512", "--batch-size", "4", "--direct_running_mode=in_memory")
+    assert done.returncode == 0, done.stderr[-3000:]
     worst = check_outputs(output, dead, expected, photos, rtol=1e-5)
-    assert totals["images"] == len(PHOTOS) and totals["unreadable_images"] == len(BAD)
-    assert totals["model_loads"] == 1  # once for the whole (single-process) pipeline
+    assert f"{len(PHOTOS)} images -> {output}; {len(BAD)} unreadable -> {dead}" in done.stdout
+    assert model_loads(done.stdout) == 1  # once for the whole (single-process) pipeline
     print(f"in memory: {len(PHOTOS)} predictions, worst relative difference {worst:.1e} "
           f"(bound 1e-5), {len(BAD)} in the dead letter")
 
 
 @pytest.mark.slow
-def test_multi_processing_command_matches_the_saved_model(saved_model, photos, expected,
-                                                         tmp_path):
+def test_multi_processing_command_matches_the_saved_model(beam_env, saved_model, photos,
+                                                         expected, tmp_path):
     output = tmp_path / "out" / "preds.jsonl"
     output.parent.mkdir()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, "-m", "levit_tf.beam", "--model", str(saved_model), "--input",
-         str(photos / "*"), "--output", str(output), "--warm-sizes", "512x512",
-         "--batch-size", "1", "--direct_running_mode=multi_processing",
-         "--direct_num_workers=2"], capture_output=True, text=True, env=env, timeout=300)
+    done = run_beam(beam_env, "--model", str(saved_model), "--input", str(photos / "*"),
+                    "--output", str(output), "--warm-sizes", "512x512", "--batch-size", "1",
+                    "--direct_running_mode=multi_processing", "--direct_num_workers=2")
     assert done.returncode == 0, done.stderr[-3000:]
     dead = output.with_name("preds.dead-letter.jsonl")
     assert check_outputs(output, dead, expected, photos) == 0
     assert f"{len(PHOTOS)} images -> {output}; {len(BAD)} unreadable -> {dead}" in done.stdout
     # at most once per worker process (Beam's per-process share), whatever the bundles
-    loads = int(done.stdout.split("model loaded ")[1].split()[0])
+    loads = model_loads(done.stdout)
     assert 1 <= loads <= 2, done.stdout
     assert sorted(p.name for p in output.parent.iterdir()) == [dead.name, output.name]
     print(f"2 worker processes: {len(PHOTOS)} predictions bit-identical, {len(BAD)} dead "
           f"letters, {loads} model loads")
+
+
+def test_unknown_beam_flag_is_one_line_and_exit_1(beam_env, saved_model, photos, tmp_path):
+    done = run_beam(beam_env, "--model", str(saved_model), "--input", str(photos / "*.jpg"),
+                    "--output", str(tmp_path / "p.jsonl"), "--no_such_beam_flag", "1")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "unknown option --no_such_beam_flag" in done.stderr
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("change, message", [
@@ -138,7 +162,6 @@ def test_multi_processing_command_matches_the_saved_model(saved_model, photos, e
     ({"--top-k": "0"}, "--top-k must be >= 1, got 0"),
     ({"--warm-sizes": "480by640"}, "--warm-sizes: '480by640' is not HxW"),
     ({"--output": "no/such/dir/p.jsonl"}, "--output"),
-    ({"--no_such_beam_flag": "1"}, "unknown option --no_such_beam_flag"),
 ])
 def test_bad_command_line_is_one_line_and_exit_1(saved_model, photos, tmp_path, capsys,
                                                  change, message):
@@ -161,3 +184,15 @@ def test_missing_flag_is_one_line_and_exit_1(capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err == "levit_tf.beam: error: the following arguments are required: --input, --output\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("apache_beam") is not None,
+                    reason="this venv has Beam; the message is for installs without it")
+def test_without_beam_the_command_names_the_extra(saved_model, photos, tmp_path, capsys):
+    from levit_tf.beam.__main__ import main
+
+    assert main(["--model", str(saved_model), "--input", str(photos / "*.jpg"),
+                 "--output", str(tmp_path / "p.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "levit-tf[beam]" in err, err
+    assert not any(tmp_path.iterdir())

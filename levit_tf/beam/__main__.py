@@ -7,9 +7,11 @@ flag) is one line on stderr and exit code 1, checked before the pipeline starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from levit_tf.cli_errors import UserError
@@ -114,6 +116,18 @@ def beam_options(beam_args: Sequence[str]) -> list[str]:
     return list(beam_args)
 
 
+@contextlib.contextmanager
+def quiet_root_logger(level: int = logging.ERROR) -> Iterator[None]:
+    """Raises the root logger's level for the block (Beam logs its warnings there)."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(max(level, previous))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, rest = build_parser().parse_known_args(argv)
     try:
@@ -123,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args)
         from levit_tf.optional import require
 
-        require("apache_beam", "python -m levit_tf.beam")
-        rest = beam_options(rest)
+        with quiet_root_logger():  # Beam's import / flag-parsing warnings (apitools, ...)
+            require("apache_beam", "python -m levit_tf.beam")
+            rest = beam_options(rest)
         from levit_tf.beam.pipeline import run
 
         options = {"top_k": args.top_k, "max_batch_size": args.batch_size,
