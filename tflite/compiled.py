@@ -86,6 +86,21 @@ def _litert():
     return compiled_model.CompiledModel, hardware_accelerator.HardwareAccelerator, options
 
 
+_ENVIRONMENT: list = []
+
+
+def environment():
+    """The process's one LiteRT ``Environment``, shared by every compiled model (as on Android).
+    With one environment per model, a GPU model compiled after another model's environment was
+    destroyed failed its first run ("Failed to lock custom tensor buffer")."""
+    if not _ENVIRONMENT:
+        from ai_edge_litert import compiled_model
+
+        with capture_native_stderr():
+            _ENVIRONMENT.append(compiled_model._create_default_environment())
+    return _ENVIRONMENT[0]
+
+
 def _unavailable(text: str) -> GpuUnavailable:
     reason = "no Vulkan driver"
     if "Couldn't load Vulkan" in text:
@@ -113,15 +128,17 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
         with capture_native_stderr() as log:
             try:
                 model = compiled_model.from_file(
-                    str(path), options=options.Options(accel.CPU, cpu_options=cpu))
+                    str(path), environment=environment(),
+                    options=options.Options(accel.CPU, cpu_options=cpu))
             except RuntimeError as err:
                 raise ValueError(_first_error(str(err), log.text)) from None
         return model, None
     gpu = options.GpuOptions(enforce_f32=enforce_f32)
     with capture_native_stderr() as log:
         try:
-            model = compiled_model.from_file(str(path), options=options.Options(
-                accel.GPU, cpu_options=cpu, gpu_options=gpu))
+            model = compiled_model.from_file(str(path), environment=environment(),
+                                             options=options.Options(
+                                                 accel.GPU, cpu_options=cpu, gpu_options=gpu))
             gpu_only = True
         except RuntimeError:
             model = None
@@ -133,8 +150,10 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
             raise ValueError(_first_error("", first))
         with capture_native_stderr() as log:
             try:
-                model = compiled_model.from_file(str(path), options=options.Options(
-                    accel.GPU | accel.CPU, cpu_options=cpu, gpu_options=gpu))
+                model = compiled_model.from_file(str(path), environment=environment(),
+                                                 options=options.Options(
+                                                     accel.GPU | accel.CPU, cpu_options=cpu,
+                                                     gpu_options=gpu))
             except RuntimeError as err:
                 raise ValueError(_first_error(str(err), log.text)) from None
         gpu_only = False

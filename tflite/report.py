@@ -37,6 +37,7 @@ class GpuReport:
     images: int
     max_diff_fp16: float
     max_diff_f32: float
+    max_abs_logit: float = float("nan")  # of the CPU logits: the scale of the differences
     error: str = ""  # why LiteRT could not run it on the GPU ("" = it ran)
 
     @property
@@ -52,7 +53,7 @@ def gpu_report(path: str | os.PathLike, inputs: np.ndarray) -> GpuReport:
     status = gpu16.gpu_status
     report = GpuReport(status.fully_accelerated, status.gpu_only,
                        status.litert_fully_accelerated, status.fallback, status.adapter,
-                       len(inputs), float("nan"), float("nan"))
+                       len(inputs), float("nan"), float("nan"), float(np.abs(cpu).max()))
     try:
         report.max_diff_fp16 = float(np.abs(gpu16(inputs) - cpu).max())
         gpu32 = TFLiteModel(path, accelerator="gpu", enforce_f32=True)
@@ -189,6 +190,9 @@ def format_gpu(g: GpuReport) -> str:
                + (", ".join(f"{op} ({why})" for op, why in g.fallback) or "ops LiteRT did not name")
                + ")")
     if g.error:
-        return f"GPU [{g.adapter or 'LiteRT GPU'}]: {verdict}; running it failed: {g.error}"
+        return (f"GPU [{g.adapter or 'LiteRT GPU'}]: compiles "
+                f"{'fully' if g.fully_accelerated else 'partly'} on the GPU, but LiteRT could "
+                f"not run it: {g.error}")
     return (f"GPU [{g.adapter or 'LiteRT GPU'}]: {verdict}; GPU vs CPU max|logit diff| on "
-            f"{g.images} images: fp16 {g.max_diff_fp16:.3g}, enforce_f32 {g.max_diff_f32:.3g}")
+            f"{g.images} images: fp16 {g.max_diff_fp16:.3g}, enforce_f32 {g.max_diff_f32:.3g} "
+            f"(max|logit| {g.max_abs_logit:.3g})")

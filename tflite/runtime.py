@@ -102,6 +102,7 @@ class TFLiteModel:
             SIGNATURE, self.input["name"])}
         self._outputs = {self.output["name"]: self.compiled.create_output_buffer_by_name(
             SIGNATURE, self.output["name"])}
+        self._warm = accelerator == "cpu"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -131,11 +132,23 @@ class TFLiteModel:
         return value.astype(np.float32)
 
     def _run(self, image: np.ndarray) -> np.ndarray:
-        """One (1, H, W, 3) input in the file's dtype -> raw output (1, ...)."""
-        self._inputs[self.input["name"]].write(np.ascontiguousarray(image))
-        self.compiled.run_by_name(SIGNATURE, self._inputs, self._outputs)
+        """One (1, H, W, 3) input in the file's dtype -> raw output (1, ...).
+
+        GPU: LiteRT 2.3.0's WebGPU output lock gives up ("Failed to lock custom tensor buffer")
+        when the first run waits too long on the driver's cold shader compile (seen with
+        lavapipe at 224 px on a loaded 2-core machine); that first run is repeated once."""
         shape = tuple(int(s) for s in self.output["shape"])
-        value = self._outputs[self.output["name"]].read(int(np.prod(shape)), self.output["dtype"])
+        for attempt in (0, 1):
+            self._inputs[self.input["name"]].write(np.ascontiguousarray(image))
+            self.compiled.run_by_name(SIGNATURE, self._inputs, self._outputs)
+            try:
+                value = self._outputs[self.output["name"]].read(int(np.prod(shape)),
+                                                                self.output["dtype"])
+                break
+            except RuntimeError as err:
+                if attempt or self._warm or "Failed to lock" not in str(err):
+                    raise
+        self._warm = True
         return value.reshape(shape)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -28,12 +28,15 @@ from levit_tf.tflite.compiled import compile_model
 from levit_tf.tflite.report import format_gpu, gpu_report
 from tests.support.models import SMALL, randomize
 
-# GPU vs CPU max |logit difference| on 4 N(0, 1) images (logits of magnitude ~1-3):
-# float16 GPU math: measured 0.0086-0.0154 on the 96 px models; fp16 has an 11-bit mantissa
-# (~5e-4 relative per rounding) over ~20 layers, so 0.05 leaves 3x headroom.
-FP16_BOUND = 0.05
-# enforce_f32: measured 1.4e-6 - 2.6e-6 (float32 reassociation only).
-F32_BOUND = 1e-4
+# GPU vs CPU max |logit difference|, relative to the CPU's max |logit| (random weights give
+# logits of ~3 on the 96 px model, ~200 on LeViT-128S at 224 px).
+# float16 GPU math (LiteRT's default): measured 3e-3 - 5e-3 (96 px float modes: 0.0101-0.0154
+# absolute; 224 px: 1.03 of 198). fp16 rounds at ~5e-4 relative, accumulated over ~20 layers;
+# 0.02 leaves ~4x headroom.
+FP16_RELATIVE = 0.02
+# enforce_f32: measured 1.4e-6 - 2.6e-6 absolute on logits of ~3 (<= 1e-6 relative): float32
+# reassociation only.
+F32_RELATIVE = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +79,11 @@ def test_float_exports_fully_gpu_accelerated(name, gpu, small_exports):
     assert report.adapter.startswith("llvmpipe")  # the GPU accelerator ran, on lavapipe
     assert report.gpu_only_compile and report.litert_fully_accelerated
     assert report.fully_accelerated and report.fallback == []
-    assert report.max_diff_fp16 < FP16_BOUND
-    assert report.max_diff_f32 < F32_BOUND
+    assert report.max_diff_fp16 < FP16_RELATIVE * report.max_abs_logit
+    assert report.max_diff_f32 < F32_RELATIVE * report.max_abs_logit
 
 
+@pytest.mark.slow  # int8 kernels are a second cold shader compile (~140 s here)
 def test_quantized_exports_report_gpu_status(gpu, small_exports):
     """dynamic and int8: status reported, not required. Dynamic-range files run float math on
     the GPU against int8 kernels on the CPU, so their difference is the quantization's."""
@@ -87,7 +91,8 @@ def test_quantized_exports_report_gpu_status(gpu, small_exports):
         report = gpu_report(small_exports[name], _inputs(small_exports[name]))
         print(name, format_gpu(report))
         assert report.fully_accelerated == (report.gpu_only_compile and not report.fallback)
-        assert np.isfinite(report.max_diff_fp16) and np.isfinite(report.max_diff_f32)
+        assert report.error or (np.isfinite(report.max_diff_fp16)
+                                and np.isfinite(report.max_diff_f32))
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +139,7 @@ def test_levit_128s_224_fully_gpu_accelerated(gpu, tmp_path):
     diff = float(np.abs(gpu16(inputs) - cpu).max())
     print(f"LeViT-128S 224 px float32: GPU fp16 vs CPU max|diff| {diff:.3g}, "
           f"max|logit| {np.abs(cpu).max():.3g}")
-    assert diff < FP16_BOUND
+    assert diff < FP16_RELATIVE * np.abs(cpu).max()
 
 
 def test_cli_gpu(gpu, small_exports, tmp_path):
