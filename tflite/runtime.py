@@ -21,6 +21,8 @@ from levit_tf.optional import require
 from levit_tf.tflite.compiled import SIGNATURE, compile_model
 from levit_tf.tflite.metadata import read_metadata
 
+COLD_RETRIES = 5  # GPU: repeats of a first run whose output lock timed out (see TFLiteModel._run)
+
 
 def _interpreter_class():
     require("ai_edge_litert", "running .tflite models (the LiteRT interpreter)")
@@ -98,10 +100,7 @@ class TFLiteModel:
                 self.path, accelerator, enforce_f32=enforce_f32, num_threads=num_threads)
         except ValueError as err:
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
-        self._inputs = {self.input["name"]: self.compiled.create_input_buffer_by_name(
-            SIGNATURE, self.input["name"])}
-        self._outputs = {self.output["name"]: self.compiled.create_output_buffer_by_name(
-            SIGNATURE, self.output["name"])}
+        self._buffers()
         self._warm = accelerator == "cpu"
 
     @property
@@ -131,14 +130,21 @@ class TFLiteModel:
             return (value.astype(np.float32) - zero_point) * scale
         return value.astype(np.float32)
 
+    def _buffers(self) -> None:
+        self._inputs = {self.input["name"]: self.compiled.create_input_buffer_by_name(
+            SIGNATURE, self.input["name"])}
+        self._outputs = {self.output["name"]: self.compiled.create_output_buffer_by_name(
+            SIGNATURE, self.output["name"])}
+
     def _run(self, image: np.ndarray) -> np.ndarray:
         """One (1, H, W, 3) input in the file's dtype -> raw output (1, ...).
 
         GPU: LiteRT 2.3.0's WebGPU output lock gives up ("Failed to lock custom tensor buffer")
-        when the first run waits too long on the driver's cold shader compile (seen with
-        lavapipe at 224 px on a loaded 2-core machine); that first run is repeated once."""
+        while the driver is still compiling the shaders of a cold first run (seen with lavapipe
+        on a loaded 2-core machine); the first run is then repeated, on new buffers (the failed
+        one stays locked), up to ``COLD_RETRIES`` times."""
         shape = tuple(int(s) for s in self.output["shape"])
-        for attempt in (0, 1):
+        for attempt in range(COLD_RETRIES + 1):
             self._inputs[self.input["name"]].write(np.ascontiguousarray(image))
             self.compiled.run_by_name(SIGNATURE, self._inputs, self._outputs)
             try:
@@ -146,8 +152,9 @@ class TFLiteModel:
                                                                 self.output["dtype"])
                 break
             except RuntimeError as err:
-                if attempt or self._warm or "Failed to lock" not in str(err):
+                if attempt == COLD_RETRIES or self._warm or "Failed to lock" not in str(err):
                     raise
+                self._buffers()
         self._warm = True
         return value.reshape(shape)
 

@@ -52,18 +52,26 @@ def gpu(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def small_exports(tmp_path_factory):
-    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=11)
+def small_model():
+    return randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=11)
+
+
+@pytest.fixture(scope="module")
+def small_exports(small_model, tmp_path_factory):
+    """The float exports of a 96 px LeViT: float32, float16, float32 with uint8 input."""
     out = tmp_path_factory.mktemp("small")
+    return {name: export(small_model, out / f"{name}.tflite", mode, **kwargs).path
+            for name, mode, kwargs in [("float32", "float32", {}), ("float16", "float16", {}),
+                                       ("uint8", "float32", {"uint8_input": True})]}
+
+
+@pytest.fixture(scope="module")
+def quantized_exports(small_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quantized")
     calibration = np.random.default_rng(3).normal(size=(8, 96, 96, 3)).astype(np.float32)
-    paths = {}
-    for name, mode, kwargs in [("float32", "float32", {}), ("float16", "float16", {}),
-                               ("uint8", "float32", {"uint8_input": True}),
-                               ("dynamic", "dynamic", {}),
-                               ("int8", "int8", {"calibration_data": calibration,
-                                                 "calibration_steps": 8})]:
-        paths[name] = export(model, out / f"{name}.tflite", mode, **kwargs).path
-    return paths
+    return {"dynamic": export(small_model, out / "dynamic.tflite", "dynamic").path,
+            "int8": export(small_model, out / "int8.tflite", "int8",
+                           calibration_data=calibration, calibration_steps=8).path}
 
 
 def _inputs(path, count: int = 4, size: int = 96) -> np.ndarray:
@@ -84,11 +92,11 @@ def test_float_exports_fully_gpu_accelerated(name, gpu, small_exports):
 
 
 @pytest.mark.slow  # int8 kernels are a second cold shader compile (~140 s here)
-def test_quantized_exports_report_gpu_status(gpu, small_exports):
+def test_quantized_exports_report_gpu_status(gpu, quantized_exports):
     """dynamic and int8: status reported, not required. Dynamic-range files run float math on
     the GPU against int8 kernels on the CPU, so their difference is the quantization's."""
     for name in ("dynamic", "int8"):
-        report = gpu_report(small_exports[name], _inputs(small_exports[name]))
+        report = gpu_report(quantized_exports[name], _inputs(quantized_exports[name]))
         print(name, format_gpu(report))
         assert report.fully_accelerated == (report.gpu_only_compile and not report.fallback)
         assert report.error or (np.isfinite(report.max_diff_fp16)
@@ -142,13 +150,13 @@ def test_levit_128s_224_fully_gpu_accelerated(gpu, tmp_path):
     assert diff < FP16_RELATIVE * np.abs(cpu).max()
 
 
-def test_cli_gpu(gpu, small_exports, tmp_path):
+def test_cli_gpu(gpu, small_model, small_exports, tmp_path, capsys):
     from levit_tf.cli import main
 
-    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=11)
-    model.save(tmp_path / "small.keras")
+    small_model.save(tmp_path / "small.keras")
     assert main(["verify", str(tmp_path / "small.keras"), str(small_exports["float16"]),
                  "--accelerator", "gpu"]) == 0
+    assert "fully GPU-accelerated" in capsys.readouterr().out
 
 
 def test_no_gpu_is_one_line(small_exports, tmp_path):
