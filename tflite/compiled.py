@@ -57,6 +57,8 @@ class GpuStatus:
 _UNSUPPORTED = "Following operations are not supported by GPU delegate:"
 _COUNTS = re.compile(r"(\d+) operations? will run on the GPU, and the remaining (\d+) "
                      r"operations? will run on the CPU")
+_NO_GPU = ("Failed to initialize WebGPU environment", "Failed to get or create delegate WebGPU",
+           "Couldn't load Vulkan", "No adapters found")
 _ADAPTER = re.compile(r"Selected adapter: (.+?), arch=")
 
 
@@ -87,6 +89,7 @@ def _litert():
 
 
 _ENVIRONMENT: list = []
+_SEEN_ADAPTER: list[str] = []  # the GPU adapter LiteRT named (once per environment)
 
 
 def environment():
@@ -144,7 +147,7 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
             model = None
     if model is None:
         first = log.text
-        if "WebGPU environment" in first or "Couldn't load Vulkan" in first:
+        if any(sign in first for sign in _NO_GPU):
             raise _unavailable(first)
         if "Some ops are not accelerated" not in first and _UNSUPPORTED not in first:
             raise ValueError(_first_error("", first))
@@ -161,6 +164,9 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
     else:
         text = log.text
     fallback, gpu_ops, cpu_ops, adapter = parse_gpu_log(text)
+    # the shared environment logs its GPU adapter once, at its first GPU compile
+    _SEEN_ADAPTER[:] = [adapter or (_SEEN_ADAPTER or [""])[0]]
+    adapter = _SEEN_ADAPTER[0]
     return model, GpuStatus(gpu_only, bool(model.is_fully_accelerated()), fallback, gpu_ops,
                             cpu_ops, adapter)
 

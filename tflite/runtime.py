@@ -43,7 +43,7 @@ def new_interpreter(path: str | os.PathLike, num_threads: int = 1):
 
 def _signature_io(path: Path) -> tuple[dict, dict]:
     """(input, output) of the ``serving_default`` signature read from the flatbuffer: name,
-    shape, dtype and (scale, zero_point) of each (its first input and output)."""
+    tensor index, shape, dtype and (scale, zero_point) of each (its first input and output)."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(path.read_bytes(), 0)
@@ -60,7 +60,8 @@ def _signature_io(path: Path) -> tuple[dict, dict]:
         quant = tensor.Quantization()
         scale = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else [0.0]
         zero = quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else [0]
-        return {"name": entry.Name().decode(), "shape": tensor.ShapeAsNumpy().astype(int),
+        return {"name": entry.Name().decode(), "index": int(entry.TensorIndex()),
+                "shape": tensor.ShapeAsNumpy().astype(int),
                 "dtype": np.dtype(types[tensor.Type()].lower()),
                 "quantization": (float(scale[0]), int(zero[0]))}
 
