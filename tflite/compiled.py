@@ -12,6 +12,8 @@ is WebGPU (Dawn) over Vulkan; without a Vulkan driver, the compile fails and
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import re
 from dataclasses import dataclass, field
@@ -101,7 +103,16 @@ def environment():
 
         with capture_native_stderr():
             _ENVIRONMENT.append(compiled_model._create_default_environment())
+        atexit.register(_release_environment)
     return _ENVIRONMENT[0]
+
+
+def _release_environment() -> None:
+    """At exit: LiteRT's "DestroyAccelerator" lines go to fd 2 when the environment dies; let
+    it die here, quietly (models still alive keep it until the interpreter's own teardown)."""
+    with capture_native_stderr():
+        _ENVIRONMENT.clear()
+        gc.collect()
 
 
 def _unavailable(text: str) -> GpuUnavailable:

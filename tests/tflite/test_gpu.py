@@ -139,6 +139,7 @@ def test_unsupported_op_fails_the_check(gpu, five_d_model):
     np.testing.assert_allclose(logits, (np.maximum(x[0], 0) + 1) * 2, rtol=1e-3)
 
 
+@pytest.mark.slow  # cold shader compile: 692 s on this (loaded) 2-core machine
 def test_levit_128s_224_fully_gpu_accelerated(gpu, tmp_path):
     """One real-size model: LeViT-128S at 224 px (random weights), float32, GPU at fp16 (what an
     Android app gets by default). The cold shader compile dominates this test's time."""
