@@ -125,11 +125,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     if args.model.endswith(".tflite"):
         from levit_tf.tflite import TFLiteModel
+        from levit_tf.tflite.compiled import GpuUnavailable
         from levit_tf.tflite.report import to_input_domain
 
         try:
-            model = TFLiteModel(args.model)
-        except (ValueError, FileNotFoundError) as err:
+            model = TFLiteModel(args.model, accelerator=args.accelerator)
+        except (ValueError, FileNotFoundError, GpuUnavailable) as err:
             raise UserError(str(err)) from None
         size = tuple(model.input_shape[1:3])
         logits = model(to_input_domain(_load_images(args.images, size), model.input_mode))
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL", help=".keras, .tflite, or any convert SOURCE")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
     predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu",
+                         help=".tflite: LiteRT CompiledModel on the CPU (XNNPACK) or the GPU "
+                              "(GPU + CPU fallback; see levit-tf gpu-runtime)")
     predict.set_defaults(handler=cmd_predict)
 
     saved = verbs.add_parser(

@@ -36,6 +36,30 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+class Capture:
+    """What a ``capture_native_stderr`` block wrote to fd 2 (``text``, set when it ends)."""
+
+    text: str = ""
+
+
+@contextlib.contextmanager
+def capture_native_stderr() -> Iterator[Capture]:
+    """Captures fd 2 (native writes included) for the block into ``Capture.text``, always
+    (the caller parses it, e.g. LiteRT's list of ops the GPU does not take), replaying nothing."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    found = Capture()
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield found
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            found.text = capture.read().decode(errors="replace")
+
+
 def import_tensorflow_quietly() -> None:
     """Imports tensorflow and keras without their native start-up lines (the CLIs call this
     once, after their arguments are checked).
@@ -53,4 +77,4 @@ def import_tensorflow_quietly() -> None:
         import tensorflow  # noqa: F401
 
 
-__all__ = ["import_tensorflow_quietly", "quiet_native_stderr"]
+__all__ = ["Capture", "capture_native_stderr", "import_tensorflow_quietly", "quiet_native_stderr"]

@@ -69,6 +69,28 @@ def _check_images_source(source: str | None) -> None:
                         "tfds:NAME[:SPLIT])")
 
 
+def _report(path, model, images, accelerator: str):
+    from levit_tf.tflite.compiled import GpuUnavailable
+    from levit_tf.tflite.report import build_report
+
+    try:
+        return build_report(path, model, images, gpu=accelerator == "gpu")
+    except (ValueError, GpuUnavailable) as err:
+        raise UserError(str(err)) from None
+
+
+def cmd_gpu_runtime(args: argparse.Namespace) -> None:
+    from levit_tf.tflite import lavapipe
+
+    try:
+        found = lavapipe.prepare()
+    except lavapipe.LavapipeError as err:
+        raise UserError(str(err)) from None
+    print(f"lavapipe (Mesa {found.mesa_version}) ready in {found.root.parent}; "
+          "--accelerator gpu uses it when the system has no Vulkan loader. Other programs: "
+          f"VK_DRIVER_FILES={found.icd} LD_LIBRARY_PATH={found.loader.parent}")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from levit_tf.backends import require_tensorflow_backend
 
@@ -78,7 +100,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from levit_tf.tflite import export
     from levit_tf.tflite.exporter import check_request
     from levit_tf.tflite.quantization import Quantization
-    from levit_tf.tflite.report import build_report, format_table
+    from levit_tf.tflite.report import format_table
 
     float_ops = _float_ops(args.float_ops)
     try:  # every check that needs no model, before the model loads
@@ -104,7 +126,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
           f"{result.size_bytes / 1e6:.1f} MB{calibrated}) in {time.perf_counter() - start:.1f} s")
     if args.report:
-        report = build_report(result.path, model, images)
+        report = _report(result.path, model, images, args.accelerator)
         print(format_table([report]))
 
 
@@ -115,7 +137,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
     _check_count(args.count)
     _check_images_source(args.images)
     from levit_tf.files import atomic_write_text, check_writable_file
-    from levit_tf.tflite.report import build_report, format_table
+    from levit_tf.tflite.report import format_table
 
     for path in args.tflite:
         if not Path(path).is_file():
@@ -129,10 +151,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
     images = _images(args.images, args.count, model.config.image_hw)
     reports = []
     for path in args.tflite:
-        try:
-            reports.append(build_report(path, model, images))
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        reports.append(_report(path, model, images, args.accelerator))
     print(format_table(reports))
     mismatched = [r for r in reports if r.mismatch]
     if mismatched:  # exit 1, and (as every failed verb) no --json file
@@ -175,6 +194,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help="print size, XNNPACK coverage, latency and (with --images) fidelity")
     export.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images for --report")
     export.add_argument("--count", type=int, default=100, help="held-out images to compare")
+    _accelerator_argument(export)
     export.set_defaults(handler=cmd_export)
 
     verify = verbs.add_parser(
@@ -189,4 +209,20 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     from levit_tf.tflite.arm import command as arm_command
 
     arm_command.add_argument(verify)
+    _accelerator_argument(verify)
     verify.set_defaults(handler=cmd_verify)
+
+    gpu = verbs.add_parser(
+        "gpu-runtime", help="fetch Mesa's software Vulkan (lavapipe) for --accelerator gpu",
+        description="Fetches Debian bookworm-backports' mesa-vulkan-drivers (Mesa >= 25) and "
+                    "libvulkan1 through a private apt folder and unpacks them into "
+                    "~/.cache/levit-tf/lavapipe; the system's Mesa is not changed. "
+                    "--accelerator gpu then runs LiteRT's GPU accelerator on it.")
+    gpu.set_defaults(handler=cmd_gpu_runtime)
+
+
+def _accelerator_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu",
+                        help="gpu: also report LiteRT's GPU verdict per file (fully "
+                             "GPU-accelerated or the ops left to the CPU) and the GPU-vs-CPU "
+                             "logit difference at fp16 and enforce_f32 (see gpu-runtime)")

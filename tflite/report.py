@@ -1,4 +1,7 @@
-"""Measured facts about an exported .tflite model: size, ops, XNNPACK coverage, latency, fidelity.
+"""Measured facts about an exported .tflite model: size, ops, XNNPACK coverage, latency, fidelity,
+and (``gpu=True``) LiteRT's GPU verdict: fully GPU-accelerated or not, the ops it leaves to the
+CPU, and the GPU-vs-CPU max |logit difference| at LiteRT's default float16 GPU precision and with
+``enforce_f32``.
 
 Fidelity compares the .tflite logits with the Keras float model's on held-out images (normalized
 pixel_values; converted to raw RGB for uint8-input models): top-1 agreement, max / mean absolute
@@ -17,8 +20,47 @@ import numpy as np
 from levit_tf.tflite.calibration import to_input_domain
 from levit_tf.tflite.runtime import TFLiteModel, xnnpack_coverage
 
-__all__ = ["Fidelity", "TFLiteReport", "build_report", "fidelity", "format_table",
-           "to_input_domain"]
+__all__ = ["Fidelity", "GpuReport", "TFLiteReport", "build_report", "fidelity", "format_table",
+           "gpu_report", "to_input_domain"]
+
+
+@dataclass
+class GpuReport:
+    """LiteRT's GPU accelerator on one file (see ``compiled.GpuStatus``) and its logits against
+    the CPU's (XNNPACK) on ``images`` inputs: max |difference| at float16 / float32 GPU math."""
+
+    fully_accelerated: bool
+    gpu_only_compile: bool
+    litert_fully_accelerated: bool
+    fallback: list[tuple[str, str]]
+    adapter: str
+    images: int
+    max_diff_fp16: float
+    max_diff_f32: float
+    max_abs_logit: float = float("nan")  # of the CPU logits: the scale of the differences
+    error: str = ""  # why LiteRT could not run it on the GPU ("" = it ran)
+
+    @property
+    def fallback_ops(self) -> list[str]:
+        return sorted({op for op, _ in self.fallback})
+
+
+def gpu_report(path: str | os.PathLike, inputs: np.ndarray) -> GpuReport:
+    """Compiles ``path`` for the GPU (float16 and ``enforce_f32``) and the CPU and compares their
+    logits on ``inputs`` (already in the file's input domain). Raises ``GpuUnavailable``."""
+    cpu = TFLiteModel(path)(inputs)
+    gpu16 = TFLiteModel(path, accelerator="gpu")
+    status = gpu16.gpu_status
+    report = GpuReport(status.fully_accelerated, status.gpu_only,
+                       status.litert_fully_accelerated, status.fallback, status.adapter,
+                       len(inputs), float("nan"), float("nan"), float(np.abs(cpu).max()))
+    try:
+        report.max_diff_fp16 = float(np.abs(gpu16(inputs) - cpu).max())
+        gpu32 = TFLiteModel(path, accelerator="gpu", enforce_f32=True)
+        report.max_diff_f32 = float(np.abs(gpu32(inputs) - cpu).max())
+    except RuntimeError as err:  # LiteRT's multi-line text: its last line says why
+        report.error = str(err).strip().splitlines()[-1].strip(" └")
+    return report
 
 
 @dataclass
@@ -43,6 +85,7 @@ class TFLiteReport:
     latency_ms: dict[int, float] = field(default_factory=dict)  # threads -> median ms
     fidelity: Fidelity | None = None
     mismatch: str = ""  # why the file is not an export of the Keras model ("" = it fits)
+    gpu: GpuReport | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,9 +107,10 @@ def fidelity(reference_logits: np.ndarray, logits: np.ndarray) -> Fidelity:
 
 def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None,
                  images: np.ndarray | None = None, threads: tuple[int, ...] = (1, 2),
-                 latency_runs: int = 50) -> TFLiteReport:
+                 latency_runs: int = 50, gpu: bool = False) -> TFLiteReport:
     """Everything measured about one .tflite file; fidelity needs the Keras model and images
-    (normalized, (N, H, W, 3))."""
+    (normalized, (N, H, W, 3)). ``gpu``: also LiteRT's GPU verdict (on ``images``, else on 4
+    seeded N(0, 1) images)."""
     path = Path(path)
     coverage = xnnpack_coverage(path)
     model = TFLiteModel(path, num_threads=threads[0])
@@ -83,6 +127,10 @@ def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None
         reference = np.asarray(keras_model.predict(images, batch_size=16, verbose=0)["logits"])
         logits = model(to_input_domain(images, model.input_mode))
         report.fidelity = fidelity(reference, logits)
+    if gpu:
+        sample = images[:8] if images is not None and not report.mismatch else (
+            np.random.default_rng(0).normal(size=(4, *model.input_shape[1:])).astype(np.float32))
+        report.gpu = gpu_report(path, to_input_domain(sample, model.input_mode))
     return report
 
 
@@ -130,9 +178,26 @@ def format_table(reports: list[TFLiteReport]) -> str:
         rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}"
                     + "".join(f"{r.latency_ms.get(t, float('nan')):>9.2f}" for t in threads)
                     + f"{r.xnnpack_fraction:>9.1%}{r.partitions:>6}{fid}  {outside}")
+        if r.gpu is not None:
+            rows.append("  " + format_gpu(r.gpu))
     if any(r.quantization not in ("float32", "float16") for r in reports):
         # int8 speed depends on the CPU's int8 dot-product instructions: name them
         from levit_tf.cpu_features import int8_capability
 
         rows.append(f"CPU: {int8_capability()}")
     return "\n".join(rows)
+
+
+def format_gpu(g: GpuReport) -> str:
+    """One line: LiteRT's GPU verdict, fallback ops, GPU-vs-CPU differences."""
+    verdict = ("fully GPU-accelerated" if g.fully_accelerated
+               else "NOT fully GPU-accelerated (CPU runs: "
+               + (", ".join(f"{op} ({why})" for op, why in g.fallback) or "ops LiteRT did not name")
+               + ")")
+    if g.error:
+        return (f"GPU [{g.adapter or 'LiteRT GPU'}]: compiles "
+                f"{'fully' if g.fully_accelerated else 'partly'} on the GPU, but LiteRT could "
+                f"not run it: {g.error}")
+    return (f"GPU [{g.adapter or 'LiteRT GPU'}]: {verdict}; GPU vs CPU max|logit diff| on "
+            f"{g.images} images: fp16 {g.max_diff_fp16:.3g}, enforce_f32 {g.max_diff_f32:.3g} "
+            f"(max|logit| {g.max_abs_logit:.3g})")

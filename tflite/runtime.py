@@ -1,7 +1,9 @@
-"""Running exported .tflite models with the LiteRT interpreter (``ai_edge_litert``) on XNNPACK.
+"""Running exported .tflite models with LiteRT 2's ``CompiledModel`` on the CPU (XNNPACK) or the
+GPU accelerator, by the ``serving_default`` signature's names.
 
-``tf.lite.Interpreter`` is deprecated; this module only uses ``ai_edge_litert``, whose default
-CPU path applies the XNNPACK delegate.
+``tf.lite.Interpreter`` is deprecated and LiteRT 2's ``Interpreter`` is CPU-only; the one thing
+here that still uses it is :func:`xnnpack_coverage`, which walks the interpreter's execution plan
+(``CompiledModel`` exposes no per-op plan).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import numpy as np
 
 from levit_tf.native_logs import quiet_native_stderr
 from levit_tf.optional import require
+from levit_tf.tflite.compiled import SIGNATURE, compile_model
 from levit_tf.tflite.metadata import read_metadata
+
+COLD_RETRIES = 5  # GPU: repeats of a first run whose output lock timed out (see TFLiteModel._run)
 
 
 def _interpreter_class():
@@ -36,25 +41,68 @@ def new_interpreter(path: str | os.PathLike, num_threads: int = 1):
     return interpreter
 
 
+def _signature_io(path: Path) -> tuple[dict, dict]:
+    """(input, output) of the ``serving_default`` signature read from the flatbuffer: name,
+    tensor index, shape, dtype and (scale, zero_point) of each (its first input and output)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    signatures = [model.SignatureDefs(i) for i in range(model.SignatureDefsLength())]
+    names = [s.SignatureKey().decode() for s in signatures]
+    if SIGNATURE not in names:
+        raise ValueError(f"{path}: no '{SIGNATURE}' signature (has {', '.join(names) or 'none'})")
+    signature = signatures[names.index(SIGNATURE)]
+    graph = model.Subgraphs(signature.SubgraphIndex())
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+
+    def describe(entry) -> dict:
+        tensor = graph.Tensors(entry.TensorIndex())
+        quant = tensor.Quantization()
+        scale = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else [0.0]
+        zero = quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else [0]
+        return {"name": entry.Name().decode(), "index": int(entry.TensorIndex()),
+                "shape": tensor.ShapeAsNumpy().astype(int),
+                "dtype": np.dtype(types[tensor.Type()].lower()),
+                "quantization": (float(scale[0]), int(zero[0]))}
+
+    return describe(signature.Inputs(0)), describe(signature.Outputs(0))
+
+
 class TFLiteModel:
     """A .tflite LeViT classifier: ``model(images)`` -> float32 logits (B, num_labels).
 
-    Inputs are what the file was exported for (``input_mode`` in its metadata): normalized float
+    Compiled by LiteRT's ``CompiledModel`` for ``accelerator`` "cpu" (XNNPACK, ``num_threads``)
+    or "gpu" (the GPU alone when LiteRT accepts every op, else GPU + CPU; ``gpu_status`` says
+    which ops fell back; ``enforce_f32``: float32 GPU arithmetic instead of float16). Inputs
+    are what the file was exported for (``input_mode`` in its metadata): normalized float
     pixel_values, or raw RGB uint8. Integer-quantized inputs / outputs are (de)quantized here.
     The model runs one image at a time (TFLite files are exported at batch 1).
     """
 
-    def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1, *,
+                 accelerator: str = "cpu", enforce_f32: bool = False) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such file")
-        self.metadata = read_metadata(self.path)
+        self.accelerator = accelerator
         try:
-            self.interpreter = new_interpreter(self.path, num_threads)
-        except (ValueError, RuntimeError) as err:
+            self.metadata = read_metadata(self.path)
+            self.input, self.output = _signature_io(self.path)
+        except ValueError:
+            raise
+        except Exception as err:  # flatbuffers raises anything on a file that is not one
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        if accelerator == "gpu":
+            from levit_tf.tflite.lavapipe import use_cached_if_needed
+
+            use_cached_if_needed()
+        try:
+            self.compiled, self.gpu_status = compile_model(
+                self.path, accelerator, enforce_f32=enforce_f32, num_threads=num_threads)
+        except ValueError as err:
+            raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
+        self._buffers()
+        self._warm = accelerator == "cpu"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -83,6 +131,34 @@ class TFLiteModel:
             return (value.astype(np.float32) - zero_point) * scale
         return value.astype(np.float32)
 
+    def _buffers(self) -> None:
+        self._inputs = {self.input["name"]: self.compiled.create_input_buffer_by_name(
+            SIGNATURE, self.input["name"])}
+        self._outputs = {self.output["name"]: self.compiled.create_output_buffer_by_name(
+            SIGNATURE, self.output["name"])}
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        """One (1, H, W, 3) input in the file's dtype -> raw output (1, ...).
+
+        GPU: LiteRT 2.3.0's WebGPU output lock gives up ("Failed to lock custom tensor buffer")
+        while the driver is still compiling the shaders of a cold first run (seen with lavapipe
+        on a loaded 2-core machine); the first run is then repeated, on new buffers (the failed
+        one stays locked), up to ``COLD_RETRIES`` times."""
+        shape = tuple(int(s) for s in self.output["shape"])
+        for attempt in range(COLD_RETRIES + 1):
+            self._inputs[self.input["name"]].write(np.ascontiguousarray(image))
+            self.compiled.run_by_name(SIGNATURE, self._inputs, self._outputs)
+            try:
+                value = self._outputs[self.output["name"]].read(int(np.prod(shape)),
+                                                                self.output["dtype"])
+                break
+            except RuntimeError as err:
+                if attempt == COLD_RETRIES or self._warm or "Failed to lock" not in str(err):
+                    raise
+                self._buffers()
+        self._warm = True
+        return value.reshape(shape)
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
         if images.ndim == 4 and len(images) == 0:
@@ -92,24 +168,18 @@ class TFLiteModel:
         if images.ndim != 4 or images.shape[1:] != expected:
             raise ValueError(f"{self.path.name} takes images of shape (batch, "
                              f"{', '.join(map(str, expected))}), got {images.shape}")
-        logits = []
-        for image in images:
-            self.interpreter.set_tensor(self.input["index"], self._quantize_input(image[None]))
-            self.interpreter.invoke()
-            logits.append(self._dequantize_output(self.interpreter.get_tensor(
-                self.output["index"]))[0])
-        return np.stack(logits)
+        return np.stack([self._dequantize_output(self._run(self._quantize_input(image[None])))[0]
+                         for image in images])
 
     def latency_ms(self, runs: int = 50, warmup: int = 10) -> float:
-        """Median wall time of one invoke at batch 1, after ``warmup`` runs."""
+        """Median wall time of one run at batch 1, after ``warmup`` runs."""
         dummy = np.zeros(self.input_shape, dtype=self.input["dtype"])
-        self.interpreter.set_tensor(self.input["index"], dummy)
         for _ in range(warmup):
-            self.interpreter.invoke()
+            self._run(dummy)
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            self.interpreter.invoke()
+            self._run(dummy)
             times.append(time.perf_counter() - start)
         return float(np.median(times) * 1000)
 

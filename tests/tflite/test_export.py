@@ -18,6 +18,7 @@ from levit_tf.tflite import (
     xnnpack_coverage,
 )
 from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
+from levit_tf.tflite.runtime import new_interpreter
 from tests.support.models import SMALL, randomize
 
 
@@ -85,7 +86,7 @@ def test_float32_parity_signature_and_labels(random_model, images, tmp_path):
     expected = np.asarray(random_model(images)["logits"])
     error = np.max(np.abs(model(images) - expected)) / np.max(np.abs(expected))
     assert error <= 1e-4, f"float32 relative logit error {error:.2e}"
-    assert model.interpreter.get_signature_list() == {
+    assert model.compiled.get_signature_list() == {
         "serving_default": {"inputs": ["pixel_values"], "outputs": ["logits"]}}
     assert model.id2label == random_model.config.id2label
     assert read_metadata(result.path)["input_mode"] == "normalized"
@@ -185,7 +186,7 @@ def test_calibration_uses_the_images_that_exist(random_model, images, tmp_path, 
     assert "calibrating on 8 images" in caplog.text
     assert "has only 8 images" in caplog.text and "fewer than 50" in caplog.text
     assert read_metadata(result.path)["quantization"] == "int8"
-    interpreter = TFLiteModel(result.path).interpreter
+    interpreter = new_interpreter(result.path)
     assert any(detail["dtype"] == np.int8 for detail in interpreter.get_tensor_details())
 
 

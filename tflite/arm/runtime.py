@@ -29,11 +29,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from levit_tf.tflite.private_apt import (
+    AptSource,
+    PrivateApt,
+    debian_sources,
+    os_codename,
+    source_entry,
+    system_sources,
+    unpack_deb,
+)
 
 RELEASE = "bookworm"  # the guest is python3.11: Debian bookworm's, whatever the host runs
 HOST_ARCH = "amd64"
@@ -46,7 +55,6 @@ SYSROOT_PACKAGES = (
     "libexpat1", "libcrypt1", "libffi8", "libuuid1", "libpython3.11-minimal",
     "python3.11-minimal", "libpython3.11-stdlib",
 )
-REFRESH_S = 24 * 3600  # how old the private apt lists may get before a candidate check
 WHEELS = (
     ("ai-edge-litert==2.3.0",
      "853fc608f96da87bd5f3458465dfb9abbf18d5ae6b94eceacead407146f175ae"),
@@ -97,166 +105,24 @@ def _manifest(versions: dict[str, str]) -> dict:
             "platforms": list(PLATFORMS)}
 
 
-def _os_codename(os_release: Path = Path("/etc/os-release")) -> str | None:
-    try:
-        text = os_release.read_text()
-    except OSError:
-        return None
-    match = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)\"?$", text, re.MULTILINE)
-    return (match.group(1) or None) if match else None
-
-
-@dataclass(frozen=True)
-class AptSource:
-    """One entry of the system's apt sources: its URIs and Signed-By (raw deb822 lines)."""
-    uris: tuple[str, ...]
-    suites: tuple[str, ...]
-    signed_by: tuple[str, ...] = ()
-
-
-def _deb822_sources(text: str) -> list[AptSource]:
-    found = []
-    for paragraph in re.split(r"\n[ \t]*\n", text):
-        fields: dict[str, list[str]] = {}
-        key = None
-        for line in paragraph.splitlines():
-            if line.startswith("#"):
-                continue
-            if line[:1] in (" ", "\t") and key is not None:
-                fields[key].append(line)
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                key = key.strip().lower()
-                fields[key] = [value.strip()]
-        if "deb" not in " ".join(fields.get("types", [])).split():
-            continue
-        if " ".join(fields.get("enabled", ["yes"])).strip().lower() == "no":
-            continue
-        found.append(AptSource(uris=tuple(" ".join(fields.get("uris", [])).split()),
-                               suites=tuple(" ".join(fields.get("suites", [])).split()),
-                               signed_by=tuple(fields.get("signed-by", []))))
-    return found
-
-
-def _one_line_sources(text: str) -> list[AptSource]:
-    found = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        options = re.search(r"\[([^\]]*)\]", line)
-        words = re.sub(r"\[[^\]]*\]", " ", line).split()
-        if len(words) < 3 or words[0] != "deb":
-            continue
-        signed = re.search(r"signed-by=(\S+)", options.group(1)) if options else None
-        found.append(AptSource(uris=(words[1],), suites=(words[2],),
-                               signed_by=(signed.group(1),) if signed else ()))
-    return found
-
-
-def system_sources(etc: Path = Path("/etc/apt")) -> list[AptSource]:
-    """Every ``deb`` entry of the system's apt sources (deb822 ``*.sources`` and one-line)."""
-    found: list[AptSource] = []
-    for path in [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]:
-        if path.is_file():
-            found += _one_line_sources(path.read_text(errors="replace"))
-    for path in sorted((etc / "sources.list.d").glob("*.sources")):
-        found += _deb822_sources(path.read_text(errors="replace"))
-    return found
-
-
 def private_sources(sources: list[AptSource], codename: str) -> str:
     """deb822 text of the private sources: the system's Debian archive (the entry whose suites
     include the host's ``codename``) and security entries, for the :data:`RELEASE` suites the
     runtime is made of: arm64 sysroot from ``RELEASE``, ``-updates``, ``-security``; the host's
     qemu-user from ``-backports``."""
-    archive = next((s for s in sources if codename in s.suites and s.uris), None)
-    security = next((s for s in sources if f"{codename}-security" in s.suites and s.uris), None)
+    archive, security = debian_sources(sources, codename)
     if archive is None:
         raise ArmRuntimeError(f"no Debian '{codename}' entry in the apt sources (/etc/apt): the "
                               "aarch64 runtime is made of Debian packages")
-
-    def entry(source: AptSource, suites: str, arch: str) -> str:
-        lines = ["Types: deb", f"URIs: {' '.join(source.uris)}", f"Suites: {suites}",
-                 "Components: main", f"Architectures: {arch}"]
-        if source.signed_by:
-            lines.append("Signed-By: " + "\n".join(source.signed_by))
-        return "\n".join(lines) + "\n"
-
-    entries = [entry(archive, f"{RELEASE} {RELEASE}-updates", "arm64")]
+    entries = [source_entry(archive, f"{RELEASE} {RELEASE}-updates", "arm64")]
     if security is not None:
-        entries.append(entry(security, f"{RELEASE}-security", "arm64"))
-    entries.append(entry(archive, f"{RELEASE}-backports", HOST_ARCH))
+        entries.append(source_entry(security, f"{RELEASE}-security", "arm64"))
+    entries.append(source_entry(archive, f"{RELEASE}-backports", HOST_ARCH))
     return "\n".join(entries)
 
 
-class PrivateApt:
-    """apt-get / apt-cache on a private sources list, lists, cache and (empty) dpkg status under
-    ``folder``, for amd64 + arm64: nothing on the system changes (no dpkg --add-architecture, no
-    edits of its sources). apt checks the archive signatures and every file's hash."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def options(self) -> list[str]:
-        f = self.folder
-        return ["-o", f"Dir::Etc::SourceList={f / 'none.list'}",
-                "-o", f"Dir::Etc::SourceParts={f / 'sources.list.d'}",
-                "-o", f"Dir::Etc::Preferences={f / 'preferences'}",
-                "-o", f"Dir::Etc::PreferencesParts={f / 'preferences.d'}",
-                "-o", f"Dir::State::Lists={f / 'lists'}",
-                "-o", f"Dir::State::status={f / 'status'}",
-                "-o", f"Dir::Cache={f / 'cache'}",
-                "-o", f"APT::Architecture={HOST_ARCH}",
-                "-o", f"APT::Architectures::={HOST_ARCH}", "-o", "APT::Architectures::=arm64",
-                "-o", "Quiet=1",
-                # root: no drop to _apt, which cannot read a private folder under ~root
-                *(["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else [])]
-
-    def _run(self, tool: str, args: list[str], what: str, cwd: Path | None = None) -> str:
-        if shutil.which(tool) is None:
-            raise ArmRuntimeError(f"{tool} not found: the aarch64 runtime is made of Debian "
-                                  "packages fetched by apt")
-        try:
-            done = subprocess.run([tool, *self.options(), *args], capture_output=True, text=True,
-                                  cwd=cwd, timeout=1800)
-        except subprocess.TimeoutExpired:
-            raise ArmRuntimeError(f"{tool} {what}: timed out") from None
-        if done.returncode:
-            lines = (done.stderr + done.stdout).strip().splitlines()
-            errors = [line for line in lines if line.startswith(("E:", "W:"))]
-            first = errors[0] if errors else (lines or [f"exit {done.returncode}"])[-1]
-            raise ArmRuntimeError(f"{tool} {what} failed: {' '.join(first.split())}")
-        return done.stdout
-
-    def fresh(self) -> bool:
-        stamp = self.folder / "updated"
-        return stamp.is_file() and time.time() - stamp.stat().st_mtime < REFRESH_S
-
-    def update(self, sources: str) -> None:
-        f = self.folder
-        for sub in ("sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"):
-            (f / sub).mkdir(parents=True, exist_ok=True)
-        for empty in ("none.list", "preferences", "status"):
-            (f / empty).write_text("")
-        (f / "sources.list.d" / "levit-tf.sources").write_text(sources)
-        self._run("apt-get", ["--error-on=any", "update"], f"update ({RELEASE} arm64)")
-        (f / "updated").write_text("")
-
-    def candidates(self, packages: list[str]) -> dict[str, str]:
-        """``{package: candidate version}``; one line naming the packages without one."""
-        out = self._run("apt-cache", ["policy", *packages], "policy")
-        found = dict(re.findall(r"^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)", out,
-                                re.MULTILINE))
-        missing = [p for p in packages if found.get(p, "(none)") == "(none)"]
-        if missing:
-            raise ArmRuntimeError(f"apt has no candidate for {', '.join(missing)} "
-                                  f"(Debian {RELEASE})")
-        return {p: found[p] for p in packages}
-
-    def download(self, versions: dict[str, str], dest: Path) -> list[Path]:
-        dest.mkdir(parents=True, exist_ok=True)
-        self._run("apt-get", ["download", *(f"{p}={v}" for p, v in versions.items())],
-                  "download " + " ".join(versions), cwd=dest)
-        return sorted(dest.glob("*.deb"))
+def _apt(folder: Path) -> PrivateApt:
+    return PrivateApt(folder, (HOST_ARCH, "arm64"), ArmRuntimeError, "the aarch64 runtime")
 
 
 def _wanted_packages() -> list[str]:
@@ -265,11 +131,11 @@ def _wanted_packages() -> list[str]:
 
 def _resolve(apt: PrivateApt, progress: Callable[[str], None]) -> dict[str, str]:
     """apt-get update on the private sources, then the candidate version of every package."""
-    codename = _os_codename() or RELEASE
+    codename = os_codename() or RELEASE
     progress(f"  apt-get update (private lists in {apt.folder}: Debian {RELEASE} arm64, "
              f"{RELEASE}-backports {HOST_ARCH})")
-    apt.update(private_sources(system_sources(), codename))
-    versions = apt.candidates(_wanted_packages())
+    apt.update(private_sources(system_sources(), codename), f"({RELEASE} arm64)")
+    versions = apt.candidates(_wanted_packages(), f"Debian {RELEASE}")
     upstream = re.match(r"(?:\d+:)?(\d+)\.(\d+)", versions[QEMU])
     if upstream is None or tuple(int(g) for g in upstream.groups()) < MIN_QEMU:
         raise ArmRuntimeError(f"apt's {QEMU} candidate is {versions[QEMU]}: install "
@@ -298,15 +164,7 @@ def _system_qemu() -> Path | None:
 
 
 def _unpack_deb(deb: Path, root: Path, members: tuple[str, ...] = ()) -> None:
-    """``dpkg-deb -x`` (or only ``members`` of its data tarball) into ``root``."""
-    if shutil.which("dpkg-deb") is None:
-        raise ArmRuntimeError("dpkg-deb not found: install the 'dpkg' package")
-    if not members:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-        return
-    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(root), *members], stdin=tar.stdout, check=True)
-    tar.wait()
+    unpack_deb(deb, root, members, ArmRuntimeError)
 
 
 def _wheels(root: Path, work: Path, progress: Callable[[str], None]) -> None:
@@ -372,7 +230,7 @@ def prepare(cache: Path | None = None,
     cache = cache or cache_dir()
     stamp = cache / "manifest.json"
     system = _system_qemu()
-    apt = PrivateApt(cache / "apt")
+    apt = _apt(cache / "apt")
     current = _read_manifest(stamp)
     usable = current is not None and current == _manifest(current["debs"])
     if usable and apt.fresh():

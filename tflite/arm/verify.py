@@ -38,7 +38,12 @@ import numpy as np
 from levit_tf.tflite.arm import kernels
 from levit_tf.tflite.arm.profiles import Profile
 from levit_tf.tflite.arm.runtime import Runtime
-from levit_tf.tflite.runtime import DelegateCoverage, TFLiteModel, xnnpack_coverage
+from levit_tf.tflite.runtime import (
+    DelegateCoverage,
+    TFLiteModel,
+    new_interpreter,
+    xnnpack_coverage,
+)
 
 GUEST = Path(__file__).with_name("guest.py")
 FLOAT32_BOUND = 1e-4
@@ -84,8 +89,9 @@ def output_step(model: TFLiteModel) -> float:
     if scale:
         return float(scale)
     output = int(model.output["index"])
-    details = {int(t["index"]): t for t in model.interpreter.get_tensor_details()}
-    for op in model.interpreter._get_ops_details():
+    interpreter = new_interpreter(model.path)  # the op list: CompiledModel has none
+    details = {int(t["index"]): t for t in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():
         if op["op_name"] == "DEQUANTIZE" and output in [int(t) for t in op["outputs"]]:
             return float(details[int(op["inputs"][0])]["quantization"][0])
     return 0.0
