@@ -28,6 +28,7 @@ from levit_tf.tflite.private_apt import (
     PrivateApt,
     debian_sources,
     os_codename,
+    read_manifest,
     source_entry,
     system_sources,
     unpack_deb,
@@ -115,14 +116,6 @@ def _missing_libraries(root: Path) -> list[str]:
     return re.findall(r"^\s*(\S+) => not found", out, re.MULTILINE)
 
 
-def _read(stamp: Path) -> dict | None:
-    try:
-        manifest = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("debs"), dict) \
-        else None
-
 
 def prepare(cache: Path | None = None,
             progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
@@ -133,7 +126,7 @@ def prepare(cache: Path | None = None,
     cache = cache or cache_dir()
     stamp = cache / "manifest.json"
     apt = PrivateApt(cache / "apt", (ARCH,), LavapipeError, "lavapipe")
-    current = _read(stamp)
+    current = read_manifest(stamp)
     if current is not None and apt.fresh():
         wanted = current["debs"]
     else:
@@ -169,7 +162,7 @@ def prepare(cache: Path | None = None,
 def cached(cache: Path | None = None) -> Lavapipe | None:
     """The prepared lavapipe in ``cache`` (no network), None when there is none."""
     cache = cache or cache_dir()
-    manifest = _read(cache / "manifest.json")
+    manifest = read_manifest(cache / "manifest.json")
     icd = cache / "root" / "lvp_icd.json"
     if manifest is None or not icd.is_file():
         return None

@@ -10,6 +10,7 @@ the aarch64 emulation runtime (``tflite.arm.runtime``) and the software-Vulkan G
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -199,5 +200,16 @@ def unpack_deb(deb: Path, root: Path, members: tuple[str, ...] = (),
     tar.wait()
 
 
-__all__ = ["AptSource", "PrivateApt", "debian_sources", "os_codename", "source_entry",
-           "system_sources", "unpack_deb"]
+def read_manifest(stamp: Path) -> dict | None:
+    """A cache's manifest.json ({"debs": {package: version}, ...}); None when missing or not
+    of that shape (the cache is then rebuilt)."""
+    try:
+        manifest = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("debs"), dict) \
+        else None
+
+
+__all__ = ["AptSource", "PrivateApt", "debian_sources", "os_codename", "read_manifest",
+           "source_entry", "system_sources", "unpack_deb"]

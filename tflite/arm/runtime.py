@@ -39,6 +39,7 @@ from levit_tf.tflite.private_apt import (
     PrivateApt,
     debian_sources,
     os_codename,
+    read_manifest,
     source_entry,
     system_sources,
     unpack_deb,
@@ -208,14 +209,6 @@ def _warm_up(build: Path, system: Path | None, progress: Callable[[str], None]) 
         raise ArmRuntimeError(f"the aarch64 python does not start under {qemu}: {tail}")
 
 
-def _read_manifest(stamp: Path) -> dict | None:
-    try:
-        manifest = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("debs"), dict) \
-        else None
-
 
 def prepare(cache: Path | None = None,
             progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
@@ -231,7 +224,7 @@ def prepare(cache: Path | None = None,
     stamp = cache / "manifest.json"
     system = _system_qemu()
     apt = _apt(cache / "apt")
-    current = _read_manifest(stamp)
+    current = read_manifest(stamp)
     usable = current is not None and current == _manifest(current["debs"])
     if usable and apt.fresh():
         wanted = current
