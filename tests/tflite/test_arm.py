@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,15 +134,19 @@ def photo_dir(tmp_path_factory):
         image = np.asarray(image)
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=-1)
-        Image.fromarray(image[..., :3]).save(folder / f"{index:02d}_{name}.png")
+        # one subfolder per photo: held-out images are compared in PHOTOS order (a folder's
+        # images come in a fixed shuffled order); calibration reads them all
+        (folder / f"{index:02d}").mkdir()
+        Image.fromarray(image[..., :3]).save(folder / f"{index:02d}" / f"{name}.png")
     return folder
 
 
 def _images(folder, size: int, count: int) -> np.ndarray:
     from levit_tf.tflite.calibration import normalized_images
 
-    dataset = normalized_images(str(folder), (size, size))
-    return np.stack(list(dataset.as_numpy_iterator()))[:count]
+    photos = sorted(p for p in Path(folder).iterdir() if p.is_dir())[:count]
+    return np.stack([next(normalized_images(str(photo), (size, size)).as_numpy_iterator())
+                     for photo in photos])
 
 
 def _export(model, folder, modes, tmp_path) -> list:
