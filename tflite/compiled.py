@@ -16,6 +16,7 @@ import atexit
 import gc
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 
 from levit_tf.native_logs import capture_native_stderr
@@ -113,6 +114,10 @@ def _release_environment() -> None:
     with capture_native_stderr():
         _ENVIRONMENT.clear()
         gc.collect()
+    # models the interpreter's teardown frees later log "DestroyAccelerator" to fd 2 as well:
+    # nothing of ours is written after the atexit handlers, so fd 2 goes to /dev/null now
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
 
 def _unavailable(text: str) -> GpuUnavailable:

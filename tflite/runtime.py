@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from levit_tf.native_logs import quiet_native_stderr
+from levit_tf.native_logs import capture_native_stderr, quiet_native_stderr
 from levit_tf.optional import require
 from levit_tf.tflite.compiled import SIGNATURE, compile_model
 from levit_tf.tflite.metadata import read_metadata
@@ -103,6 +103,10 @@ class TFLiteModel:
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
         self._buffers()
         self._warm = accelerator == "cpu"
+        # LiteRT sets its environment up on the first run and logs that to fd 2 (INFO lines a
+        # CLI user should not see): run once here, quietly
+        with capture_native_stderr():
+            self._run(np.zeros(self.input_shape, self.input["dtype"]))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
