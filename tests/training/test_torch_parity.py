@@ -18,12 +18,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
-import torch.nn.functional as F
 
 from levit_tf.converters import load_pretrained
 from tests.support.torch_reference import hf_model, nhwc, relative_error
-from tests.support.torch_training import tame_residual_branches
+from tests.support.torch_training import tame_residual_branches, torch_step
 
 LR = 0.1
 LOSS_TOLERANCE = 1e-4
@@ -37,30 +35,6 @@ def batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     pixels = rng.standard_normal((4, 3, 224, 224)).astype(np.float32)
     return pixels, np.array([3, 1, 4, 1]), np.array([5, 9, 2, 6])
-
-
-def torch_step(model: torch.nn.Module, pixels: np.ndarray, labels: np.ndarray,
-               teacher_labels: np.ndarray, mode: str) -> tuple[float, np.ndarray, np.ndarray]:
-    """(loss, train-mode logits after, eval-mode logits after) of one SGD step."""
-    x, y, t = (torch.from_numpy(a) for a in (pixels, labels, teacher_labels))
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    model.train()
-    out = model(x)
-    if mode == "plain":
-        loss = F.cross_entropy(out.logits, y)
-    else:
-        distill_targets = y if mode == "classic" else t
-        loss = (F.cross_entropy(out.cls_logits, y)
-                + F.cross_entropy(out.distillation_logits, distill_targets)) / 2
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    with torch.no_grad():
-        model.eval()
-        eval_logits = model(x).logits.numpy()
-        model.train()
-        train_logits = model(x).logits.numpy()
-    return float(loss.detach()), train_logits, eval_logits
 
 
 @pytest.mark.slow
@@ -80,7 +54,8 @@ def test_one_sgd_step_matches_pytorch(mode, batch, tmp_path):
     data = tf.data.Dataset.from_tensors((nhwc(pixels), targets))
     history = model.fit(data, epochs=1, verbose=0)
 
-    loss, train_logits, eval_logits = torch_step(reference, pixels, labels, teacher_labels, mode)
+    step = torch_step(reference, pixels, labels, teacher_labels, mode, LR)
+    loss, train_logits, eval_logits = step.loss, step.train_logits, step.eval_logits
     eval_after = model(nhwc(pixels), training=False)["logits"]
     train_after = model(nhwc(pixels), training=True)["logits"]
 
