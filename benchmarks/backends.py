@@ -32,17 +32,10 @@ LABELS = {"tensorflow": "Keras/TF (XLA)", "jax": "Keras/JAX (jit)",
 
 
 def median_seconds(step, warmup: int, runs: int) -> float:
-    """Median wall time of ``step()`` after ``warmup`` untimed calls."""
-    import numpy as np
+    """Median wall time of ``step()`` in seconds after ``warmup`` untimed calls."""
+    from benchmarks.speed import median_ms
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_ms(step, warmup, runs) / 1000
 
 
 def measure_keras(checkpoint: str, batch: int, warmup: int, runs: int) -> dict[str, float]:
