@@ -21,7 +21,8 @@ import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.tflite.arm import PROFILES, kernels, parse_profiles
-from levit_tf.tflite.arm.verify import ArmRun, _failures
+from levit_tf.tflite.arm.op_replay import OpDiff, Replay, _replay_failures
+from levit_tf.tflite.arm.verify import ArmRun, _failures, _top1_ok
 from tests.support.models import SMALL, randomize
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry",
@@ -99,10 +100,44 @@ def _run(**changes) -> ArmRun:
     ({"top1_x86": 0.875, "top1_ok": False}, "top-1 vs x86"),
     ({"families": {}}, "no SDOT executed"),
     ({"families": {"SDOT": 1, "SMMLA": 4}}, "SMMLA executed on a CPU without it"),
+    ({"replay": Replay("cortex-a76", [], True, ["integer ops differ from x86: ADD #3"])},
+     "op replay: integer ops differ"),
 ])
 def test_silent_fallbacks_fail(changes, message):
     failures = _failures(_run(**changes))
     assert (failures == []) if message is None else any(message in f for f in failures)
+
+
+def _ops(*changes) -> list[OpDiff]:
+    ops = [OpDiff(0, "FULLY_CONNECTED", "int8", 0.0, 0, 64, True),
+           OpDiff(1, "SOFTMAX", "float32", 3e-7, 40, 64, True),
+           OpDiff(2, "QUANTIZE", "int8", 0.0, 0, 64, True)]
+    for number, field, value in changes:
+        setattr(ops[number], field, value)
+    return ops
+
+
+@pytest.mark.parametrize("changes, consistent, moved, message", [
+    ((), True, False, None),
+    (((2, "max_diff", 1.0),), True, False, "integer ops differ from x86: QUANTIZE #2 (1 steps)"),
+    (((1, "max_diff", 2e-5),), True, False, "float ops beyond 1e-05 relative: SOFTMAX #1"),
+    ((), False, False, "do not reproduce the x86 graph"),
+    ((), True, True, "XNNPACK took different ops on ARM: FULLY_CONNECTED"),
+])
+def test_op_replay_failures(changes, consistent, moved, message):
+    ops = _ops(*changes)
+    x86 = {str(o.number): True for o in ops}
+    arm = {**x86, "0": not moved}
+    failures = _replay_failures(Replay("i8mm", ops, consistent), x86, arm)
+    assert (failures == []) if message is None else any(message in f for f in failures)
+
+
+def test_top1_near_tie_rule():
+    keras = np.array([[10.0, 9.9, 0.0], [10.0, 5.0, 0.0]])
+    x86 = np.array([[10.5, 9.5, 0.0], [10.5, 5.5, 0.0]])  # error 0.5 per image
+    assert _top1_ok(np.array([[9.0, 9.8, 0.0], [9.0, 1.0, 0.0]]), x86, keras)  # tie: either
+    assert not _top1_ok(np.array([[9.0, 9.0, 9.9], [9.0, 1.0, 0.0]]), x86, keras)  # not top-2
+    assert not _top1_ok(np.array([[10.0, 9.0, 0.0], [4.0, 9.0, 0.0]]), x86, keras)  # margin 5
 
 
 # ------------------------------------------------------------------ the models on ARM CPUs
@@ -181,11 +216,18 @@ def _check(runs: list[ArmRun]) -> None:
         assert run.builtin_ops == run.x86_builtin_ops, label
         assert run.max_diff_x86 <= run.bound, (label, run.max_diff_x86, run.bound)
         assert run.top1_ok, label
-        if run.quantization != "dynamic":
+        float_ops = run.quantization == "int8" and not run.path.endswith("-all.tflite")
+        if run.quantization != "dynamic" and not float_ops:  # float ops: see top1_ok's ties
             assert run.top1_x86 == 1.0, label
         for family in run.expected:
             assert run.families.get(family, 0) > 0, (label, family, run.families)
-        if run.quantization in ("int8", "int16x8") and not run.builtin_ops:
+        if float_ops:  # the default int8: every op alone on ARM equals x86's but SOFTMAX
+            assert run.bound_rule == "2x x86 quant err" and run.replay is not None, label
+            assert run.replay.ok and run.replay.graph_consistent, (label, run.replay.summary())
+            assert all(o.delegated for o in run.replay.ops), label
+            assert all(o.max_diff == 0 for o in run.replay.ops if o.dtype.startswith("int"))
+            assert {o.op for o in run.replay.ops if o.differing} <= {"SOFTMAX"}, label
+        elif run.quantization in ("int8", "int16x8") and not run.builtin_ops:
             assert run.bound_rule == "1 step", label  # all in XNNPACK: within one output step
         assert run.ok, (label, run.failures)
     by = {(r.profile, r.quantization): r for r in runs}
@@ -251,9 +293,11 @@ def test_levit_128s_224_runs_arm_kernels(levit_128s_runs):
     assert len({r.max_diff_keras for r in levit_128s_runs}) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: the random LeViT-128S int8 file differs between ARM (all three profiles, "
-    "identical to each other) and x86 LiteRT by ~17 output steps (max |d| 33.8, step 1.99), "
-    "top-1 3/4 photos; the small model is bit-exact. Strict: CI notices when this changes."))
 def test_levit_128s_224_within_bounds_of_x86(levit_128s_runs):
+    """Measured: every op of the file alone on ARM equals x86 from the same activations except
+    the float SOFTMAXes (<= 4e-7 relative, XNNPACK's exp differs between ISAs); end to end one
+    photo differs by ~17 output steps (a flipped activation carried through a random network)
+    while ARM stays as close to Keras as x86 is."""
     _check(levit_128s_runs)
+    for run in levit_128s_runs:  # ARM's error against Keras: x86's (bound / 2) within 1.5x
+        assert len(run.replay.ops) > 300 and run.max_diff_keras <= 0.75 * run.bound
