@@ -1,20 +1,22 @@
 """Int8 fidelity on a real-photo task: top-1 agreement of each quantized export with Keras.
 
-    python benchmarks/int8_fidelity.py [--work /tmp/int8-fidelity] [--epochs 30]
+    python benchmarks/int8_fidelity.py [--work /tmp/int8-fidelity] [--epochs 30] [--out DIR]
 
 The task ("which of 12 photos does this crop come from") is built from the photos that ship
 in scikit-image and scikit-learn. Training crops come from the left 70% of each photo and
 held-out crops from the right 30%, so no held-out pixel was seen in training. LeViT-128S is
 fine-tuned from random initialization at 64 px through ``levit-tf finetune`` (cached in
 ``--work``); every quantized mode is calibrated on the training split only and compared with
-the Keras model on the held-out crops. Prints one table: size, held-out accuracy, top-1
-agreement with Keras and max |logit error| per mode.
+the Keras model on the held-out crops. Prints one table (size, held-out accuracy, top-1
+agreement with Keras, max |logit error|, XNNPACK partitions per mode) and writes it to
+``--out``/int8_fidelity.txt.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +134,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--train-crops", type=int, default=150, help="per photo")
     parser.add_argument("--val-crops", type=int, default=50, help="per photo")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--modes", nargs="+", default=None,
                         help="subset of MODE names below (default: all)")
     args = parser.parse_args()
@@ -149,8 +152,12 @@ def main() -> None:
     model = load_pretrained(str(best))
     images, labels, classes = heldout(data)
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0)["logits"])
-    print(f"held-out: {len(images)} crops of {len(classes)} photos, Keras accuracy "
-          f"{np.mean(reference.argmax(-1) == labels):.1%}")
+    from levit_tf.cpu_features import int8_capability
+
+    lines = [f"CPU: {platform.processor() or platform.machine()}, {int8_capability()}",
+             f"held-out: {len(images)} crops of {len(classes)} photos, Keras accuracy "
+             f"{np.mean(reference.argmax(-1) == labels):.1%}"]
+    print("\n".join(lines))
 
     modes = {
         "float32": dict(quantization="float32"),
@@ -185,9 +192,12 @@ def main() -> None:
                      np.mean(logits.argmax(-1) == reference.argmax(-1)),
                      float(np.abs(logits - reference).max())))
         builtin = ", ".join(sorted(coverage.builtin_ops)) or "-"
-        print(f"{name:<36}{rows[-1][1]:7.2f} MB  accuracy {rows[-1][2]:6.1%}  agreement "
-              f"{rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}  partitions "
-              f"{coverage.partitions}  builtin: {builtin}", flush=True)
+        lines.append(f"{name:<36}{rows[-1][1]:7.2f} MB  accuracy {rows[-1][2]:6.1%}  "
+                     f"agreement {rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}  partitions "
+                     f"{coverage.partitions}  builtin: {builtin}")
+        print(lines[-1], flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "int8_fidelity.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ def verify_arm(paths: Sequence[str | os.PathLike], images: np.ndarray,
 def format_runs(runs: Sequence[ArmRun]) -> str:
     """One row per (file, profile); 'x86' columns are what the ARM run is checked against."""
     header = (f"{'file':<24}{'mode':<9}{'profile':<12}{'parts':>9}{'max|d| x86':>12}"
-              f"{'bound':>10}{'rule':>16}{'top-1':>7}{'max|d| Keras':>13}{'top-1 K':>8}"
+              f"{'bound':>10}{'rule':>18}{'top-1':>7}{'max|d| Keras':>13}{'top-1 K':>8}"
               f"{'x86 K':>7}  "
               "ARM kernels executed / builtin ops / verdict")
     rows = [header]
@@ -287,7 +287,7 @@ def format_runs(runs: Sequence[ArmRun]) -> str:
         verdict = "ok" if r.ok else "FAIL: " + "; ".join(r.failures)
         rows.append(f"{Path(r.path).name[:23]:<24}{r.quantization:<9}{r.profile:<12}"
                     f"{f'{r.partitions}/{r.x86_partitions}':>9}{r.max_diff_x86:>12.3g}"
-                    f"{r.bound:>10.3g}{r.bound_rule:>16}{r.top1_x86:>7.0%}{keras_diff}"
+                    f"{r.bound:>10.3g}{r.bound_rule:>18}{r.top1_x86:>7.0%}{keras_diff}"
                     f"{keras_top}{x86_top:>7}  "
                     f"{kernels.describe(Counter(r.families))} / builtin: {builtin} / "
                     + (f"{r.replay.summary()} / " if r.replay is not None else "") + verdict)
