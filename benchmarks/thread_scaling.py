@@ -304,23 +304,24 @@ def plot(measurement: Measurement, reference: str, peers: Sequence[str], path: P
         return [x / y for x, y in zip(medians[a], medians[b], strict=True)]
 
     panels = [
-        ("2-thread speed-up (1T / 2T)", 2.0,
+        ("2-thread speed-up (1T / 2T)", (1.0, 2.0),
          {r["mode"]: ratio((r["mode"], 1), (r["mode"], 2)) for r in summary["speedup"]}),
-        (f"{reference} / best peer float32", 0.9,
+        (f"{reference} / best peer float32", (0.9, 1.0),
          {f"vs {r['peer']}\n{r['threads']}T": ratio((reference, r["threads"]),
                                                      (r["peer"], r["threads"]))
           for r in summary["vs_peer"] if r["best"]}),
-        (f"mode / {reference}", 1.0,
+        (f"mode / {reference}", (1.0,),
          {f"{r['mode'].removeprefix('levit-tf ')}\n{r['threads']}T":
           ratio((r["mode"], r["threads"]), (reference, r["threads"]))
           for r in summary["vs_reference"]}),
     ]
     panels = [p for p in panels if p[2]]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5.5), squeeze=False)
-    for ax, (name, line, data) in zip(axes[0], panels, strict=True):
+    for ax, (name, lines, data) in zip(axes[0], panels, strict=True):
         ax.boxplot(list(data.values()), whis=(0, 100))
         ax.set_xticks(range(1, len(data) + 1), list(data), rotation=30, ha="right", fontsize=8)
-        ax.axhline(line, color="gray", linestyle="--", linewidth=1)
+        for line in lines:
+            ax.axhline(line, color="gray", linestyle="--", linewidth=1)
         ax.set_title(name, fontsize=10)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -369,6 +370,18 @@ def prepare(work: Path, preset: str, modes: Sequence[str],
 
 
 # ------------------------------------------------------------------------------- main
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (x86 'model name'), else platform's processor / machine."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -406,15 +419,16 @@ def main() -> None:
         check_writable_dir(args.out)
     except (OSError, ValueError) as err:
         sys.exit(f"thread_scaling: --out {args.out}: {err}")
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{int8_capability()}, Python {platform.python_version()}")
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores, {int8_capability()}, "
+               f"Python {platform.python_version()}")
     print(f"machine: {machine}")
-    load_before = os.getloadavg()
+    load_before, started = os.getloadavg(), time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         work = (args.work or Path(tmp)) / args.preset
         work.mkdir(parents=True, exist_ok=True)
         with tqdm(desc="exporting", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
             files = prepare(work, args.preset, args.modes, bar.set_postfix_str)
+        prepared = time.monotonic()
         try:
             with tqdm(total=args.rounds, desc="rounds") as bar:
                 bar.set_postfix_str(f"starting {len(files) * len(args.threads)} workers")
@@ -425,12 +439,14 @@ def main() -> None:
         except WorkerError as err:
             sys.exit(f"thread_scaling: {err}")
     load = (f"load average {', '.join(f'{x:.2f}' for x in load_before)} before, "
-            f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} after")
+            f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} after; exports "
+            f"{prepared - started:.0f} s, workers and rounds {time.monotonic() - prepared:.0f} s")
     settings = (f"{args.preset} 224 px, batch 1; {args.rounds} rounds x {args.runs} timed runs "
                 f"(+{args.turn_warmup} untimed) per worker per round, one worker at a time in a "
                 f"seeded random order (seed {args.seed}); spread = min / p25 / p75 / max over "
                 "rounds")
     summary = summarize(measurement.times)
+    origin = measurement.turns[0][0][0]
     report = f"machine: {machine}, {load}\n{settings}\n\n{format_report(summary)}\n"
     print("\n" + report)
     workers = [{"mode": mode, "threads": t, "file": files[mode][1].name, **info}
@@ -441,12 +457,15 @@ def main() -> None:
                 "settle_ms": args.settle_ms, "seed": args.seed},
             "workers": workers, "summary": summary,
             "orders": [[label(key) for key in order] for order in measurement.orders],
-            "times_ms": {label(key): rounds for key, rounds in measurement.times.items()}}
+            "times_ms": {label(key): rounds for key, rounds in measurement.times.items()},
+            "turns_s": [[[round(a - origin, 4), round(b - origin, 4)] for a, b in spans]
+                        for spans in measurement.turns]}
     atomic_write_text(args.out / "thread_scaling.json", json.dumps(data, indent=1))
     atomic_write_text(args.out / "thread_scaling.txt", report)
     written = [args.out / "thread_scaling.json", args.out / "thread_scaling.txt"]
     if plot(measurement, REFERENCE, PEERS, args.out / "thread_scaling.png",
-            f"{args.preset}, batch 1, {args.rounds} rounds; {machine}"):
+            f"{args.preset}, batch 1, {args.rounds} rounds x {args.runs} runs; {cpu_model()}, "
+            f"{os.cpu_count()} cores, {int8_capability()}"):
         written.append(args.out / "thread_scaling.png")
     else:
         print("no plot: matplotlib is not installed")
