@@ -1,6 +1,6 @@
 """1 -> 2 thread scaling of batch-1 latency, every runtime timed in the same interleaved rounds.
 
-    python benchmarks/thread_scaling.py [--preset levit-128S] [--rounds 40] [--runs 20]
+    python benchmarks/thread_scaling.py [--preset levit-128S] [--rounds 200] [--runs 20]
         [--work DIR] [--out benchmarks/results]
 
 speed.py times each (runtime, threads) in its own process, one after the other, so on a shared
@@ -394,7 +394,7 @@ def main() -> None:
     parser.add_argument("--preset", default="levit-128S", choices=sorted(speed.TIMM_NAMES))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--threads", nargs="+", type=positive, default=[1, 2])
-    parser.add_argument("--rounds", type=positive, default=40)
+    parser.add_argument("--rounds", type=positive, default=200)
     parser.add_argument("--runs", type=positive, default=20, help="timed runs per turn")
     parser.add_argument("--turn-warmup", type=int, default=2, help="untimed runs per turn")
     parser.add_argument("--warmup", type=int, default=20, help="untimed runs after loading")
