@@ -205,53 +205,100 @@ WORKERS = {"tensorflow": worker_tensorflow, "tensorflow-onednn": worker_keras_tr
 
 
 # ------------------------------------------------------------------------------- artifacts
-def prepare(work: Path, preset: str, progress) -> None:
-    """Randomized weights in every format the runtimes need."""
-    import numpy as np
+# int8: the default export (attention core in float); int8-all: every op quantized
+TFLITE_MODES = ("float32", "float16", "dynamic", "int8", "int8-all", "int16x8")
+
+
+def reference_models(work: Path, preset: str):
+    """The randomized timm model (its weights saved as ``timm_state.pt`` and
+    ``timm.safetensors`` in ``work``) and the Keras model converted from them: (keras, timm)."""
     import safetensors.torch
     import torch
 
     from levit_tf.converters import load_pretrained
-    from levit_tf.serving import export_saved_model
-    from levit_tf.tflite import export
-    from tests.support.torch_reference import hf_model, timm_model
+    from tests.support.torch_reference import timm_model
 
     timm = timm_model(preset, seed=0)
     torch.save(timm.state_dict(), work / "timm_state.pt")
     safetensors.torch.save_file(timm.state_dict(), work / "timm.safetensors")
+    return load_pretrained(work / "timm.safetensors"), timm
+
+
+def tflite_path(work: Path, name: str, batch: int = 1) -> Path:
+    """Where ``export_tflite`` writes mode ``name`` (one of TFLITE_MODES)."""
+    return work / f"levit-tf tflite {name}{'_b32' if batch == 32 else ''}.tflite"
+
+
+def export_tflite(model, work: Path, name: str, batch: int = 1) -> Path:
+    """Our TFLite export of ``model`` in mode ``name`` (int8 and int16x8 calibrated on 32 seeded
+    random (224, 224, 3) images)."""
+    import numpy as np
+
+    from levit_tf.tflite import export
+
+    mode = name.split("-")[0]
+    calibration = None
+    if mode in ("int8", "int16x8"):
+        calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
+    path = tflite_path(work, name, batch)
+    export(model, path, mode, calibration_data=calibration, calibration_steps=32,
+           float_ops=() if name == "int8-all" else None, batch_size=batch)
+    return path
+
+
+def export_onnx(timm, work: Path, batch: int = 1) -> Path:
+    """torch.onnx (dynamo) export of the timm model at ``batch``: ``timm_b{batch}.onnx``."""
+    import torch
+
+    path = work / f"timm_b{batch}.onnx"
+    torch.onnx.export(timm, (torch.randn(batch, 3, 224, 224),), path, dynamo=True,
+                      verbose=False)
+    return path
+
+
+def export_litert_torch(work: Path, preset: str, batch: int = 1) -> Path:
+    """litert-torch's TFLite of the timm weights in ``work/timm_state.pt``, converted in the
+    peers venv (``make peers``; check ``PEERS_PYTHON.exists()`` first)."""
+    path = work / f"litert-torch tflite{'_b32' if batch == 32 else ''}.tflite"
+    script = ROOT / "benchmarks" / "peers" / "litert_torch_convert.py"
+    subprocess.run([str(PEERS_PYTHON), str(script), TIMM_NAMES[preset],
+                    str(work / "timm_state.pt"), str(path), "--batch", str(batch)],
+                   check=True, capture_output=True, timeout=900)
+    return path
+
+
+def prepare(work: Path, preset: str, progress) -> None:
+    """Randomized weights in every format the runtimes need."""
+    from levit_tf.serving import export_saved_model
+    from tests.support.torch_reference import hf_model
+
+    model, timm = reference_models(work, preset)
     hf_model(preset, seed=0).save_pretrained(work / "hf")
-    model = load_pretrained(work / "timm.safetensors")
     model.save(work / "model.keras")
     progress("SavedModel")
     export_saved_model(model, work / "saved_model")
-    calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
-    # int8: the default export (attention core in float); int8-all: every op quantized
-    for name in ("float32", "float16", "dynamic", "int8", "int8-all", "int16x8"):
+    for name in TFLITE_MODES:
         progress(f"TFLite {name}")
-        mode = name.split("-")[0]
-        calibrated = mode in ("int8", "int16x8")
-        export(model, work / f"levit-tf tflite {name}.tflite", mode,
-               calibration_data=calibration if calibrated else None, calibration_steps=32,
-               float_ops=() if name == "int8-all" else None)
-    export(model, work / "levit-tf tflite float32_b32.tflite", batch_size=32)
+        export_tflite(model, work, name)
+    export_tflite(model, work, "float32", batch=32)
     for batch in (1, 32):
         progress(f"ONNX batch {batch}")
-        torch.onnx.export(timm, (torch.randn(batch, 3, 224, 224),), work / f"timm_b{batch}.onnx",
-                          dynamo=True, verbose=False)
+        export_onnx(timm, work, batch)
     if PEERS_PYTHON.exists():
         for batch in (1, 32):
             progress(f"litert-torch batch {batch}")
-            suffix = "_b32" if batch == 32 else ""
-            script = ROOT / "benchmarks" / "peers" / "litert_torch_convert.py"
-            subprocess.run([str(PEERS_PYTHON), str(script), TIMM_NAMES[preset],
-                            str(work / "timm_state.pt"),
-                            str(work / f"litert-torch tflite{suffix}.tflite"), "--batch",
-                            str(batch)], check=True, capture_output=True, timeout=900)
+            export_litert_torch(work, preset, batch)
+
+
+def worker_env(threads: int, onednn: bool = False) -> dict[str, str]:
+    """The environment of a timing process: quiet TF, OpenMP pinned to ``threads``, TF's oneDNN
+    kernels on or off."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": str(threads),
+            "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"}
 
 
 def run_worker(family: str, work: Path, preset: str, threads: int, runs: int) -> list[dict]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": str(threads),
-           "TF_ENABLE_ONEDNN_OPTS": "1" if family == "tensorflow-onednn" else "0"}
+    env = worker_env(threads, onednn=family == "tensorflow-onednn")
     result = subprocess.run(
         [sys.executable, __file__, "--worker", family, "--work", str(work), "--presets", preset,
          "--threads", str(threads), "--runs", str(runs)],

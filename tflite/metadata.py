@@ -36,7 +36,10 @@ def embed_metadata(model_bytes: bytes, metadata: dict[str, Any]) -> bytes:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``levit_tf`` metadata of a .tflite file ({} when it has none)."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    try:  # LiteRT's copy of the schema: no TensorFlow import (seconds) where LiteRT is installed
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
 
     data = Path(path).read_bytes()
     try:
