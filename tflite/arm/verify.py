@@ -277,7 +277,7 @@ def format_runs(runs: Sequence[ArmRun]) -> str:
     header = (f"{'file':<24}{'mode':<9}{'profile':<12}{'parts':>9}{'max|d| x86':>12}"
               f"{'bound':>10}{'rule':>18}{'top-1':>7}{'max|d| Keras':>13}{'top-1 K':>8}"
               f"{'x86 K':>7}  "
-              "ARM kernels executed / builtin ops / verdict")
+              "ARM kernels executed / builtin ops / op replay (float-op int8) / verdict")
     rows = [header]
     for r in runs:
         keras_diff = f"{r.max_diff_keras:>13.3g}" if r.max_diff_keras is not None else f"{'-':>13}"
