@@ -175,9 +175,9 @@ def main() -> None:
     model = load_pretrained(str(best))
     images, labels, classes = heldout(data)
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0)["logits"])
-    from levit_tf.cpu_features import int8_capability
+    from levit_tf.cpu_features import cpu_model, int8_capability
 
-    lines = [f"CPU: {int8_capability()}",
+    lines = [f"CPU: {cpu_model()}, {int8_capability()}",
              f"held-out: {len(images)} crops of {len(classes)} photos, Keras accuracy "
              f"{np.mean(reference.argmax(-1) == labels):.1%}"]
     print("\n".join(lines))

@@ -183,16 +183,22 @@ def worker_torch(work: Path, preset: str, threads: int, runs: int) -> None:
              ms=median_ms(step, 2, max(3, runs // 10)))
 
 
-def worker_onnxruntime(work: Path, preset: str, threads: int, runs: int) -> None:
-    import numpy as np
+def onnx_session(path: Path, threads: int):
+    """An ONNX Runtime CPU-provider session of ``path`` pinned to ``threads`` intra-op threads
+    and one inter-op thread."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def worker_onnxruntime(work: Path, preset: str, threads: int, runs: int) -> None:
+    import numpy as np
+
     for batch in ([1] if threads == 1 else [1, 32]):
-        session = ort.InferenceSession(str(work / f"timm_b{batch}.onnx"), options,
-                                       providers=["CPUExecutionProvider"])
+        session = onnx_session(work / f"timm_b{batch}.onnx", threads)
         feed = {session.get_inputs()[0].name:
                 np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)}
         emit(runtime="onnxruntime", threads=threads, batch=batch,

@@ -73,10 +73,7 @@ def onnxruntime_runner(path: Path, threads: int) -> tuple[Callable[[], float], d
     import numpy as np
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = speed.onnx_session(path, threads)
     feed = {session.get_inputs()[0].name:
             np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)}
 
@@ -86,7 +83,7 @@ def onnxruntime_runner(path: Path, threads: int) -> tuple[Callable[[], float], d
         return (time.perf_counter() - start) * 1000
 
     return run, {"runtime": f"ONNX Runtime {ort.__version__} {session.get_providers()[0]}, "
-                            f"intra_op_num_threads={options.intra_op_num_threads}"}
+                            f"intra_op_num_threads={session.get_session_options().intra_op_num_threads}"}
 
 
 RUNNERS = {"tflite": tflite_runner, "onnxruntime": onnxruntime_runner}
@@ -370,18 +367,6 @@ def prepare(work: Path, preset: str, modes: Sequence[str],
 
 
 # ------------------------------------------------------------------------------- main
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's model name (x86 'model name'), else platform's processor / machine."""
-    try:
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -411,7 +396,7 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from levit_tf.cpu_features import int8_capability
+    from levit_tf.cpu_features import cpu_model, int8_capability
     from levit_tf.files import atomic_write_text, check_writable_dir
 
     try:

@@ -16,18 +16,30 @@ ARM_INT8_FLAGS = {"asimddp": "dotprod (SDOT)", "i8mm": "i8mm (SMMLA)", "sve2": "
                   "sme": "SME"}
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The feature flags of the first CPU listed (x86 'flags', ARM 'Features'); empty if the
-    file is unreadable (non-Linux)."""
+def _cpuinfo_field(keys: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The value of the first line of ``cpuinfo`` whose key is one of ``keys`` (the first CPU
+    listed); None if there is none or the file is unreadable (non-Linux)."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
-        return set()
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The feature flags of the first CPU listed (x86 'flags', ARM 'Features'); empty if the
+    file is unreadable (non-Linux)."""
+    return set((_cpuinfo_field(("flags", "Features"), cpuinfo) or "").split())
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (x86 'model name'), else platform's processor / machine."""
+    return (_cpuinfo_field(("model name",), cpuinfo) or platform.processor()
+            or platform.machine())
 
 
 def int8_instructions(flags: set[str] | None = None) -> list[str]:

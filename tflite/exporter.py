@@ -81,16 +81,28 @@ def _write_saved_model(model: LevitForInference, directory: str, batch_size: int
     archive.write_out(directory, verbose=False)
 
 
+@functools.cache
+def _builtin_names_by_code() -> dict[int, str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def builtin_op_name(builtin_code: int, deprecated_builtin_code: int = 0) -> str:
+    """The ``BuiltinOperator`` name of an operator code's two fields (the larger one is the
+    code: old files fill only the deprecated field), e.g. 'SOFTMAX'; the number if unknown."""
+    op = max(builtin_code, deprecated_builtin_code)
+    return _builtin_names_by_code().get(op, str(op))
+
+
 def _op_names(model_bytes: bytes) -> set[str]:
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(model_bytes, 0)
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     names = set()
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
-        op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = builtin.get(op, str(op))
+        name = builtin_op_name(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if name == "CUSTOM":
             name = f"CUSTOM:{code.CustomCode().decode()}"
         names.add(name)
@@ -190,9 +202,7 @@ def export_labels(model: keras.Model) -> list[str]:
 
 def builtin_op_names() -> set[str]:
     """Every TFLite builtin operator name (``BuiltinOperator``), e.g. 'SOFTMAX'."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    return {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
+    return set(_builtin_names_by_code().values())
 
 
 def check_float_ops(names: Sequence[str]) -> tuple[str, ...]:

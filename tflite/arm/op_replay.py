@@ -86,11 +86,6 @@ def _schema():
     return schema, flatbuffer_utils
 
 
-def _op_name(schema, code) -> str:
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return builtin.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-
-
 def expose_all(model_bytes: bytes) -> bytes:
     """The same graph with every op output also a graph output (signatures dropped), so one x86
     run records every activation."""
@@ -107,6 +102,8 @@ def expose_all(model_bytes: bytes) -> bytes:
 def one_op_files(model_bytes: bytes) -> list[tuple[int, str, bytes, list[int], list[int]]]:
     """(op number, op name, one-op .tflite bytes, graph tensors it reads, graph tensors it
     writes) for every op; constant inputs stay constants, the others become the file's inputs."""
+    from levit_tf.tflite.exporter import builtin_op_name
+
     schema, utils = _schema()
     model = utils.convert_bytearray_to_object(bytearray(model_bytes))
     graph = model.subgraphs[0]
@@ -139,7 +136,8 @@ def one_op_files(model_bytes: bytes) -> list[tuple[int, str, bytes, list[int], l
         one_graph.inputs = [remap[t] for t in reads]
         one_graph.outputs = list(single.outputs)
         one.subgraphs = [one_graph]
-        files.append((number, _op_name(schema, one.operatorCodes[0]),
+        code = one.operatorCodes[0]
+        files.append((number, builtin_op_name(code.builtinCode, code.deprecatedBuiltinCode),
                       bytes(utils.convert_object_to_bytearray(one)), reads, list(op.outputs)))
     return files
 
