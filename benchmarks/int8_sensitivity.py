@@ -197,11 +197,29 @@ def compare(logits: np.ndarray, reference: np.ndarray, name: str, is_reference: 
 
 
 def evaluate(model_bytes: bytes, path: Path, images: np.ndarray, reference: np.ndarray,
-             name: str) -> Row:
+             name: str) -> tuple[Row, np.ndarray]:
+    """The row of the .tflite ``model_bytes`` (written to ``path``) and its logits (N, classes)."""
     from int8_fidelity import predict
 
     path.write_bytes(model_bytes)
-    return compare(predict(path, images), reference, name)
+    logits = predict(path, images)
+    return compare(logits, reference, name), logits
+
+
+def top2_margins(logits: np.ndarray) -> np.ndarray:
+    """Largest minus second-largest logit of each row: (N, classes) -> (N,)."""
+    top = np.sort(logits, axis=-1)
+    return top[:, -1] - top[:, -2]
+
+
+def margin_report(reference: np.ndarray, logits: np.ndarray) -> str:
+    """Which held-out crops a variant flips, by the Keras model's top-2 margin."""
+    margins = top2_margins(reference)
+    flipped = margins[logits.argmax(-1) != reference.argmax(-1)]
+    largest = f"{flipped.max():.3f}" if flipped.size else "-"
+    return (f"Keras top-2 margin: 5th percentile {np.percentile(margins, 5):.3f}, median "
+            f"{np.median(margins):.3f}; the default int8 flips {flipped.size} crops, the "
+            f"largest margin flipped {largest}")
 
 
 def round_to_input_scale(images: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -409,14 +427,16 @@ def main() -> None:
     work = args.work / "sensitivity"
     work.mkdir(parents=True, exist_ok=True)
     op_types = _op_names(calibrated)
-    picked = {}
+    picked, default_logits = {}, None
     for number, variant in enumerate(variants(op_types)):
         if variant.ranges not in picked:
             picked[variant.ranges] = chosen_ranges(variant.ranges, ranges, values)
         graph = (calibrated if variant.ranges == "minmax"
                  else with_ranges(calibrated, picked[variant.ranges]))
-        add(evaluate(quantize(graph, variant.float_ops), work / f"variant_{number}.tflite",
-                     images, reference, variant.name))
+        row, logits = evaluate(quantize(graph, variant.float_ops),
+                               work / f"variant_{number}.tflite", images, reference, variant.name)
+        add(row)
+        default_logits = logits if default_logits is None else default_logits
     source = next(name for name in ranges if name.startswith("serving_default"))
     rounded = round_to_input_scale(images, *ranges[source])
     add(compare(np.asarray(model.predict(rounded, batch_size=64, verbose=0)["logits"]),
@@ -430,6 +450,7 @@ def main() -> None:
         export(model, path, mode, **options)
         add(compare(predict(path, images), reference, mode, is_reference=True))
 
+    lines += ["", margin_report(reference, default_logits)]
     lines += tensor_report(calibrated, ranges, picked["mse"], values)
     lines += layer_report(layer_errors(model, calibration[:50], ATTENTION_FLOAT_OPS))
     print("\n".join(lines[-24:]))

@@ -133,3 +133,11 @@ def test_channel_balance_and_producers(sensitivity, setup):
     written = sensitivity.producers(setup[2])
     assert sum(op == "CONV_2D" for op in written.values()) == 4  # the stem
     assert "ADD" in written.values() and "FULLY_CONNECTED" in written.values()
+
+
+def test_margin_report(sensitivity):
+    reference = np.array([[3.0, 1.0, 0.0], [1.0, 1.1, 0.0], [0.0, 0.0, 5.0]])
+    flipped_second = np.array([[3.0, 1.0, 0.0], [1.2, 1.1, 0.0], [0.0, 0.0, 5.0]])
+    np.testing.assert_allclose(sensitivity.top2_margins(reference), [2.0, 0.1, 5.0])
+    report = sensitivity.margin_report(reference, flipped_second)
+    assert "median 2.000" in report and "flips 1 crops, the largest margin flipped 0.100" in report
