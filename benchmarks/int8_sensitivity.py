@@ -21,6 +21,7 @@ gives sqrt(1/12) = 0.29). Writes int8_sensitivity.txt and .png to ``--out``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import re
@@ -57,9 +58,10 @@ class Row:
 # ------------------------------------------------------------------------- calibrated graph
 
 
-def calibrated_graph(model, calibration: np.ndarray) -> bytes:
-    """The float graph ``export`` quantizes in int8 mode, carrying the converter's calibration
-    min / max on every activation tensor. ``calibration``: (N, H, W, 3) normalized images."""
+@contextlib.contextmanager
+def int8_converter(model, calibration: np.ndarray):
+    """The TFLiteConverter ``export`` sets up for int8 (folded graph, normalized input, batch
+    1), calibrating on ``calibration`` (N, H, W, 3) normalized images; valid inside the block."""
     import tensorflow as tf
 
     from levit_tf.tflite import exporter
@@ -72,6 +74,13 @@ def calibrated_graph(model, calibration: np.ndarray) -> bytes:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [exporter.SIGNATURE])
         configure(converter, Quantization.INT8,
                   representative_dataset([image[None] for image in calibration]))
+        yield converter
+
+
+def calibrated_graph(model, calibration: np.ndarray) -> bytes:
+    """The float graph ``export`` quantizes in int8 mode, carrying the converter's calibration
+    min / max on every activation tensor. ``calibration``: (N, H, W, 3) normalized images."""
+    with int8_converter(model, calibration) as converter:
         converter.experimental_mlir_quantizer = True  # as QuantizationDebugger sets it up
         converter._experimental_calibrate_only = True
         return bytes(converter.convert())
@@ -237,18 +246,9 @@ def layer_errors(model, calibration: np.ndarray, float_ops: Sequence[str]) -> li
     (dequantized) input, so each layer's own error, not what it inherits."""
     import tensorflow as tf
 
-    from levit_tf.tflite import exporter
-    from levit_tf.tflite.calibration import representative_dataset
-    from levit_tf.tflite.quantization import Quantization, configure
-
-    dataset = representative_dataset([image[None] for image in calibration])
-    folded = exporter._inference_model(model, "normalized")
-    with tempfile.TemporaryDirectory() as saved_model:
-        exporter._write_saved_model(folded, saved_model, 1)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [exporter.SIGNATURE])
-        configure(converter, Quantization.INT8, dataset)
+    with int8_converter(model, calibration) as converter:
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=dataset,
+            converter=converter, debug_dataset=converter.representative_dataset,
             debug_options=tf.lite.experimental.QuantizationDebugOptions(
                 denylisted_ops=list(float_ops)))
         debugger.run()

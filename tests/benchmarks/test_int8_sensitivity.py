@@ -141,3 +141,14 @@ def test_margin_report(sensitivity):
     np.testing.assert_allclose(sensitivity.top2_margins(reference), [2.0, 0.1, 5.0])
     report = sensitivity.margin_report(reference, flipped_second)
     assert "median 2.000" in report and "flips 1 crops, the largest margin flipped 0.100" in report
+
+
+def test_layer_errors_are_each_layers_own_rounding(sensitivity, setup):
+    model, calibration, _ = setup
+    errors = sensitivity.layer_errors(model, calibration[:4], ATTENTION_FLOAT_OPS)
+    ops = {name.split()[0] for _, name in errors}
+    assert {"CONV_2D", "FULLY_CONNECTED", "ADD"} <= ops <= set(sensitivity.ARITHMETIC_OPS)
+    per_scale = np.array([error for error, _ in errors])
+    assert list(per_scale) == sorted(per_scale, reverse=True)
+    # a layer's own int8 error is its rounding, sqrt(1/12) = 0.289 of its scale, give or take
+    assert 0.2 < np.median(per_scale) < 0.5
