@@ -150,14 +150,18 @@ def activations(calibrated: bytes, images: np.ndarray) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------- range choices
 
 
-def quantization_mse(values: np.ndarray, low: float, high: float) -> float:
-    """Mean squared error of int8 asymmetric quantize -> dequantize of ``values`` with the
-    range [low, high] (widened to hold 0, as TFLite does)."""
+def fake_quantize(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` after int8 asymmetric quantize -> dequantize with the range [low, high]
+    (widened to hold 0, as TFLite does)."""
     low, high = min(low, 0.0), max(high, 0.0)
     scale = (high - low) / 255 or np.finfo(np.float32).tiny
     zero_point = np.round(-128 - low / scale)
-    quantized = np.clip(np.round(values / scale) + zero_point, -128, 127)
-    return float(np.mean(((quantized - zero_point) * scale - values) ** 2))
+    return (np.clip(np.round(values / scale) + zero_point, -128, 127) - zero_point) * scale
+
+
+def quantization_mse(values: np.ndarray, low: float, high: float) -> float:
+    """Mean squared error of ``fake_quantize`` on ``values``."""
+    return float(np.mean((fake_quantize(values, low, high) - values) ** 2))
 
 
 def mse_range(values: np.ndarray, low: float, high: float,
@@ -229,15 +233,6 @@ def margin_report(reference: np.ndarray, logits: np.ndarray) -> str:
     return (f"Keras top-2 margin: 5th percentile {np.percentile(margins, 5):.3f}, median "
             f"{np.median(margins):.3f}; the default int8 flips {flipped.size} crops, the "
             f"largest margin flipped {largest}")
-
-
-def round_to_input_scale(images: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``images`` after the int8 input QUANTIZE -> DEQUANTIZE with the range [low, high]."""
-    low, high = min(low, 0.0), max(high, 0.0)
-    scale = (high - low) / 255
-    zero_point = np.round(-128 - low / scale)
-    return ((np.clip(np.round(images / scale) + zero_point, -128, 127) - zero_point)
-            * scale).astype(np.float32)
 
 
 def layer_errors(model, calibration: np.ndarray, float_ops: Sequence[str]) -> list[tuple]:
@@ -427,7 +422,7 @@ def main() -> None:
     work = args.work / "sensitivity"
     work.mkdir(parents=True, exist_ok=True)
     op_types = _op_names(calibrated)
-    picked, default_logits = {}, None
+    picked = {}
     for number, variant in enumerate(variants(op_types)):
         if variant.ranges not in picked:
             picked[variant.ranges] = chosen_ranges(variant.ranges, ranges, values)
@@ -436,9 +431,10 @@ def main() -> None:
         row, logits = evaluate(quantize(graph, variant.float_ops),
                                work / f"variant_{number}.tflite", images, reference, variant.name)
         add(row)
-        default_logits = logits if default_logits is None else default_logits
+        if number == 0:  # the shipped default
+            default_logits = logits
     source = next(name for name in ranges if name.startswith("serving_default"))
-    rounded = round_to_input_scale(images, *ranges[source])
+    rounded = fake_quantize(images, *ranges[source]).astype(np.float32)  # the input QUANTIZE
     add(compare(np.asarray(model.predict(rounded, batch_size=64, verbose=0)["logits"]),
                 reference, "Keras on int8-rounded input", is_reference=True))
     from int8_fidelity import predict

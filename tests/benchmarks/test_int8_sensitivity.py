@@ -115,7 +115,7 @@ def test_range_rules(sensitivity):
             == pytest.approx(np.percentile(heavy, 99.99)))
     # int8 over a uniform signal: ~6 dB per bit, 8 bits plus the uniform signal's 4.8 dB
     assert sensitivity.sqnr_db(uniform, -1.0, 1.0) == pytest.approx(6.02 * 8, abs=0.5)
-    rounded = sensitivity.round_to_input_scale(uniform.astype(np.float32), -1.0, 1.0)
+    rounded = sensitivity.fake_quantize(uniform.astype(np.float32), -1.0, 1.0)
     assert len(np.unique(rounded)) <= 256 and np.abs(rounded - uniform).max() <= 1 / 255 + 1e-6
 
 
