@@ -47,8 +47,8 @@ PEER = "litert-torch float32"
 
 def _attention_matmuls_only(self: inference.FoldedAttention, x):
     """FoldedAttention.call with the bias, softmax, hardswish and residual taken out."""
-    query, key_t, value = self.split_heads(x)
-    return self.projection(self.merge_heads(ops.matmul(ops.matmul(query, key_t), value)))
+    query, key, value = self.split_heads(x)
+    return self.projection(self.merge_heads(ops.matmul(self.scores(query, key), value)))
 
 
 def _mlp_matmuls_only(self: inference.FoldedMLP, x):
