@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
+from levit_tf.inference import FoldedAttention, optimize_for_inference
 from levit_tf.tflite import (
     ATTENTION_FLOAT_OPS,
     TFLiteModel,
@@ -95,6 +96,12 @@ def test_float32_parity_signature_and_labels(random_model, images, tmp_path):
     coverage = xnnpack_coverage(result.path)
     assert coverage.partitions == 1 and not coverage.builtin_ops  # all of it in XNNPACK
     assert not any(name.startswith(("Flex", "CUSTOM")) for name in coverage.total_ops)
+    # one TRANSPOSE brings the heads ahead (plus one for a shrinking attention's query), one
+    # brings the tokens back; QK^T's transpose is folded into the BATCH_MATMUL (adj_y)
+    attentions = [layer for layer in optimize_for_inference(random_model)._flatten_layers()
+                  if isinstance(layer, FoldedAttention)]
+    assert coverage.total_ops["TRANSPOSE"] == sum(2 if a.stride == 1 else 3 for a in attentions)
+    assert coverage.total_ops["BATCH_MATMUL"] == 2 * len(attentions)
 
 
 @pytest.mark.parametrize("mode,tolerance", [("float16", 1e-2), ("dynamic", 0.15),
