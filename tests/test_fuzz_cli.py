@@ -522,9 +522,12 @@ def test_subprocess_errors_are_one_line(inputs, tmp_path):
 def test_sigint_exits_130_with_one_line(inputs, tmp_path):
     """Ctrl-C (a real SIGINT) once ``main`` runs: 'interrupted', exit 130, nothing written.
     The package is imported first: an interrupt inside ``import levit_tf`` itself happens
-    before any code of the CLI can catch it."""
-    script = ("import sys, levit_tf.cli; print('ready', flush=True); "
-              "sys.exit(levit_tf.cli.main(sys.argv[1:]))")
+    before any code of the CLI can catch it. 'ready' is printed from inside ``main`` (its
+    first call, ``build_parser``): printed before the call, a loaded machine could deliver
+    the signal between the print and ``main``'s ``try``."""
+    script = ("import sys, levit_tf.cli as cli; build = cli.build_parser; "
+              "cli.build_parser = lambda: (print('ready', flush=True), build())[1]; "
+              "sys.exit(cli.main(sys.argv[1:]))")
     process = subprocess.Popen(
         [sys.executable, "-c", script, "export-savedmodel", str(inputs["tiny.keras"]),
          str(tmp_path / "sm")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
