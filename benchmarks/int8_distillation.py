@@ -10,9 +10,10 @@ reads or writes (ranges: min/max over the 200 calibration crops, as the converte
 the attention core (QK^T, bias, softmax, AV, Hardswish) in float; straight-through gradients.
 The distilled model then goes through the normal ``export(..., "int8")`` and is compared with
 the original float model on the held-out crops. The fine-tuned model's "simulated" and
-"exported" rows check that the simulation rounds as much as the converter's real int8 graph
-(the same error size, not the same draw: the converter's ranges differ from plain min/max by
-up to ~1.5%). Writes ``--out``/int8_distillation.txt.
+"exported" rows show how close the simulation comes to the converter's real int8 graph (not
+the same rounding draw: the converter's ranges differ from plain min/max by up to ~1.5%, and
+it rounds a few tensors more, e.g. the last stem convolution before its bias). Writes
+``--out``/int8_distillation.txt.
 """
 
 from __future__ import annotations
