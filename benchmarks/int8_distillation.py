@@ -54,10 +54,6 @@ class Int8Simulation:
             kernel, -bound, bound, num_bits=8, narrow_range=True)
 
 
-def _hard_swish(x: tf.Tensor) -> tf.Tensor:
-    return x * tf.nn.relu6(x + 3.0) / 6.0
-
-
 def _dense(layer, x: tf.Tensor, sim: Int8Simulation) -> tf.Tensor:
     return tf.matmul(x, sim.weight(layer.kernel)) + layer.bias
 
@@ -65,13 +61,15 @@ def _dense(layer, x: tf.Tensor, sim: Int8Simulation) -> tf.Tensor:
 def simulated_logits(model, pixel_values: tf.Tensor, sim: Int8Simulation) -> tf.Tensor:
     """``LevitForInference`` (normalized input, with head) as its default int8 export computes
     it: (B, H, W, 3) -> (B, num_labels)."""
+    from keras import ops
+
     from levit_tf.inference import FoldedMLP
     from levit_tf.layers import key_softmax
 
     x = sim.activation(pixel_values, "input")
     for i, (pad, conv) in enumerate(zip(model.stem_pads, model.stem_convs, strict=True)):
         if i:
-            x = sim.activation(_hard_swish(x), f"stem_{i}_hard_swish")
+            x = sim.activation(ops.hard_swish(x), f"stem_{i}_hard_swish")
         x = tf.nn.conv2d(pad(x), sim.weight(conv.kernel), conv.strides, "VALID") + conv.bias
         x = sim.activation(x, f"stem_{i}")
     x = tf.reshape(x, (-1, x.shape[-1]))
@@ -79,7 +77,7 @@ def simulated_logits(model, pixel_values: tf.Tensor, sim: Int8Simulation) -> tf.
         name = block.name
         if isinstance(block, FoldedMLP):
             hidden = sim.activation(_dense(block.linear_up, x, sim), f"{name}_up")
-            hidden = sim.activation(_hard_swish(hidden), f"{name}_hard_swish")
+            hidden = sim.activation(ops.hard_swish(hidden), f"{name}_hard_swish")
             out = sim.activation(_dense(block.linear_down, hidden, sim), f"{name}_down")
             x = sim.activation(x + out, f"{name}_add")
             continue
@@ -94,10 +92,9 @@ def simulated_logits(model, pixel_values: tf.Tensor, sim: Int8Simulation) -> tf.
             query = sim.activation(_dense(block.queries, block.subsample(x), sim), f"{name}_q")
             query = tf.transpose(tf.reshape(query, (-1, block.num_queries, h, d)), (0, 2, 1, 3))
             key, value = kv[..., :d], kv[..., d:]
-        weights = key_softmax(tf.matmul(query, key, transpose_b=True)
-                              - block.negated_attention_bias)
+        weights = key_softmax(block.scores(query, key) - block.negated_attention_bias)
         merged = block.merge_heads(tf.matmul(weights, value))
-        merged = sim.activation(_hard_swish(merged), f"{name}_hard_swish")
+        merged = sim.activation(ops.hard_swish(merged), f"{name}_hard_swish")
         out = sim.activation(_dense(block.projection, merged, sim), f"{name}_projection")
         x = sim.activation(x + out, f"{name}_add") if block.stride == 1 else out
     grid = model.config.stage_grids()[-1]

@@ -26,7 +26,7 @@ def setup():
     rng = np.random.default_rng(2)
     calibration = rng.normal(0, 1, (16, 96, 96, 3)).astype(np.float32)
     images = rng.normal(0, 1, (8, 96, 96, 3)).astype(np.float32)
-    return optimize_for_inference(model), calibration, images
+    return model, calibration, images
 
 
 def test_simulation_rounds_as_much_as_the_default_int8_export(distillation, setup, tmp_path):
@@ -34,7 +34,8 @@ def test_simulation_rounds_as_much_as_the_default_int8_export(distillation, setu
     0.051 and 0.057 vs 0.044 on two batches). Not the same rounding draw: the converter's
     ranges differ from min/max by up to ~1.5% and it rounds a few extra tensors (e.g. the
     last stem convolution before its bias), which moves every rounding grid a little."""
-    folded, calibration, images = setup
+    model, calibration, images = setup
+    folded = optimize_for_inference(model)
     path = tmp_path / "int8.tflite"
     export(folded, path, "int8", calibration_data=calibration, calibration_steps=len(calibration))
     float_logits = np.asarray(folded(images)["logits"])
@@ -47,21 +48,13 @@ def test_simulation_rounds_as_much_as_the_default_int8_export(distillation, setu
 
 
 def test_distillation_lowers_the_simulated_error(distillation, setup):
-    folded, calibration, _ = setup
-    student = optimize_for_inference_copy(folded)
+    model, calibration, _ = setup
+    teacher, student = optimize_for_inference(model), optimize_for_inference(model)
     sim = distillation.calibrated_simulation(student, calibration)
-    losses = distillation.distill(student, folded, calibration, sim, steps=30,
+    losses = distillation.distill(student, teacher, calibration, sim, steps=30,
                                   learning_rate=1e-3, batch=8)
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     trained = [np.asarray(w) for w in student.trainable_weights]
     assert any(not np.array_equal(a, np.asarray(b))
-               for a, b in zip(trained, folded.trainable_weights, strict=True))
+               for a, b in zip(trained, teacher.trainable_weights, strict=True))
 
-
-def optimize_for_inference_copy(folded):
-    """A second folded model with ``folded``'s weights (the student; the teacher stays)."""
-    from levit_tf.inference import LevitForInference
-
-    copy = LevitForInference(folded.config, with_head=folded.with_head)
-    copy.set_weights(folded.get_weights())
-    return copy

@@ -98,8 +98,8 @@ def test_float32_parity_signature_and_labels(random_model, images, tmp_path):
     assert not any(name.startswith(("Flex", "CUSTOM")) for name in coverage.total_ops)
     # one TRANSPOSE brings the heads ahead (plus one for a shrinking attention's query), one
     # brings the tokens back; QK^T's transpose is folded into the BATCH_MATMUL (adj_y)
-    attentions = [layer for layer in optimize_for_inference(random_model)._flatten_layers()
-                  if isinstance(layer, FoldedAttention)]
+    attentions = [block for block in optimize_for_inference(random_model).blocks
+                  if isinstance(block, FoldedAttention)]
     assert coverage.total_ops["TRANSPOSE"] == sum(2 if a.stride == 1 else 3 for a in attentions)
     assert coverage.total_ops["BATCH_MATMUL"] == 2 * len(attentions)
 
