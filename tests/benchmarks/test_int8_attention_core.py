@@ -1,0 +1,44 @@
+"""The timing skeleton of benchmarks/int8_attention_core.py (the timing itself is a benchmark):
+its int8 export drops exactly the attention core of the default int8 graph and still runs in
+one XNNPACK partition, so the latency difference is the core's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.inference import FoldedAttention, optimize_for_inference
+from levit_tf.tflite import export, xnnpack_coverage
+from tests.support.benchmark_scripts import load_benchmark
+from tests.support.models import SMALL, randomize
+
+CORE = ("BATCH_MATMUL", "SUB", "SOFTMAX")
+
+
+@pytest.fixture(scope="module")
+def core():
+    return load_benchmark("int8_attention_core")
+
+
+@pytest.mark.slow  # two int8 conversions
+def test_skeleton_drops_the_attention_core_only(core, tmp_path):
+    model = randomize(LevitForImageClassificationWithTeacher(LevitConfig(**SMALL)), seed=5)
+    folded = optimize_for_inference(model)
+    skeleton = core.WithoutAttentionCore(folded.config)
+    skeleton.set_weights(folded.get_weights())
+    calibration = np.random.default_rng(0).normal(size=(8, 96, 96, 3)).astype(np.float32)
+    full = xnnpack_coverage(export(folded, tmp_path / "full.tflite", "int8",
+                                   calibration_data=calibration).path)
+    cut = xnnpack_coverage(export(skeleton, tmp_path / "cut.tflite", "int8",
+                                  calibration_data=calibration).path)
+    attentions = [b for b in folded.blocks if isinstance(b, FoldedAttention)]
+    shrinking = sum(b.stride == 2 for b in attentions)
+    assert all(full.total_ops[op] for op in CORE)
+    assert not any(cut.total_ops[op] for op in CORE)
+    # the shrinking attentions' query projections fed QK^T only, so they go with the core
+    assert cut.total_ops["FULLY_CONNECTED"] == full.total_ops["FULLY_CONNECTED"] - shrinking
+    assert cut.total_ops["CONV_2D"] == full.total_ops["CONV_2D"]
+    assert cut.total_ops["HARD_SWISH"] == full.total_ops["HARD_SWISH"]
+    for coverage in (full, cut):  # the difference is the core's, not a delegate split
+        assert coverage.partitions == 1 and not coverage.builtin_ops
