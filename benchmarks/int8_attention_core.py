@@ -10,14 +10,16 @@ process per graph and thread count, every graph in every round), from the same r
 weights:
 
 - ``levit-tf float32`` and ``levit-tf int8`` (the default), exported as speed.py exports them;
-- ``int8 without attention core``: the same int8 export of a folded model whose attentions
+- ``int8 without core``: the same int8 export of a folded model whose attentions
   skip the core (the projection reads the values directly; the shrinking attentions' query
   projections, which fed QK^T only, go too: <1% of the MACs). It computes nothing useful; its
   latency is the default int8 graph minus the attention core: what the graph would take if
-  the core cost nothing, a floor under any int8 attention core.
+  the core cost nothing, a floor under any int8 attention core;
+- ``float32 without core``: the same skeleton in float32, so the core's cost in the
+  float32 graph (the same float ops) sits beside its cost in the int8 graph.
 
-Prints latencies and the per-round ratios to our float32, and what the core costs (int8 minus
-the core-less graph, per round); writes ``int8_attention_core.txt`` to ``--out``.
+Prints latencies, the per-round ratios to our float32, and what the core costs (each full graph
+minus its core-less twin, per round); writes ``int8_attention_core.txt`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from keras import ops
 from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
-CORELESS = "int8 without attention core"
+#: mode -> (the full graph it is compared with, quantization mode of the export)
+CORELESS = {"int8 without core": ("levit-tf int8", "int8"),
+            "float32 without core": ("levit-tf float32", "float32")}
 
 
 class WithoutAttentionCore(LevitForInference):
@@ -62,8 +66,13 @@ def values_only(block: FoldedAttention, x):
     return x + out if block.stride == 1 else out
 
 
-def export_coreless(model, work: Path) -> Path:
-    """The int8 export (speed.py's calibration) of ``model`` without its attention cores."""
+def coreless_path(work: Path, mode: str) -> Path:
+    return work / f"levit-tf tflite {mode}.tflite"
+
+
+def export_coreless(model, work: Path, mode: str) -> Path:
+    """``mode``'s export (int8: speed.py's calibration) of ``model`` without its attention
+    cores."""
     import numpy as np
 
     from levit_tf.tflite import export
@@ -71,9 +80,13 @@ def export_coreless(model, work: Path) -> Path:
     folded = optimize_for_inference(model)
     skeleton = WithoutAttentionCore(folded.config, name="without_attention_core")
     skeleton.set_weights(folded.get_weights())
-    calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
-    path = work / "levit-tf tflite int8 without attention core.tflite"
-    export(skeleton, path, "int8", calibration_data=calibration, calibration_steps=32)
+    quantization = CORELESS[mode][1]
+    calibration = None
+    if quantization == "int8":
+        calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
+    path = coreless_path(work, mode)
+    export(skeleton, path, quantization, calibration_data=calibration,
+           calibration_steps=32 if calibration is not None else None)
     return path
 
 
@@ -81,30 +94,32 @@ def prepare(work: Path, preset: str) -> dict[str, tuple[str, Path]]:
     """mode -> (runner kind, file), exported into ``work`` (files there are reused)."""
     files = {mode: ("tflite", speed.tflite_path(work, thread_scaling.OURS[mode]))
              for mode in ("levit-tf float32", "levit-tf int8")}
-    files[CORELESS] = ("tflite", work / "levit-tf tflite int8 without attention core.tflite")
+    files.update({mode: ("tflite", coreless_path(work, mode)) for mode in CORELESS})
     if all(path.exists() for _, path in files.values()):
         return files
     model, _ = speed.reference_models(work, preset)
     for mode, (_, path) in files.items():
         if not path.exists():
-            if mode == CORELESS:
-                export_coreless(model, work)
+            if mode in CORELESS:
+                export_coreless(model, work, mode)
             else:
                 speed.export_tflite(model, work, thread_scaling.OURS[mode])
     return files
 
 
 def core_cost(times: dict, threads: list[int]) -> list[str]:
-    """Per round: default int8 minus the core-less graph (ms), summarized over rounds."""
+    """Per round: each full graph minus its core-less twin (ms), summarized over rounds."""
     medians = thread_scaling.round_medians(times)
-    lines = [f"\nattention core cost (levit-tf int8 - {CORELESS}, ms per round)",
-             f"{'threads':<10}{'median':>8}{'min':>8}{'p25':>8}{'p75':>8}{'max':>8}"]
-    for t in threads:
-        cost = [a - b for a, b in zip(medians[("levit-tf int8", t)], medians[(CORELESS, t)],
-                                      strict=True)]
-        row = thread_scaling.spread(cost)
-        lines.append(f"{t:<10}" + "".join(f"{row[k]:>8.3f}" for k in
-                                          ("median", "min", "p25", "p75", "max")))
+    lines = ["\nattention core cost (full graph - the same graph without attention core, ms "
+             "per round)",
+             f"{'graph':<20}{'threads':>8}{'median':>8}{'min':>8}{'p25':>8}{'p75':>8}{'max':>8}"]
+    for coreless, (full, _) in CORELESS.items():
+        for t in threads:
+            cost = [a - b for a, b in zip(medians[(full, t)], medians[(coreless, t)],
+                                          strict=True)]
+            row = thread_scaling.spread(cost)
+            lines.append(f"{full:<20}{t:>8}" + "".join(
+                f"{row[k]:>8.3f}" for k in ("median", "min", "p25", "p75", "max")))
     return lines
 
 
