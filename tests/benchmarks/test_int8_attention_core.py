@@ -42,3 +42,17 @@ def test_skeleton_drops_the_attention_core_only(core, tmp_path):
     assert cut.total_ops["HARD_SWISH"] == full.total_ops["HARD_SWISH"]
     for coverage in (full, cut):  # the difference is the core's, not a delegate split
         assert coverage.partitions == 1 and not coverage.builtin_ops
+
+
+def test_core_cost_is_the_per_round_difference(core):
+    """Per round: the full graph's median minus its core-less twin's, summarized over rounds."""
+    rounds = {("levit-tf int8", 1): [[4.0, 4.2, 9.0], [3.0]],
+              ("int8 without core", 1): [[3.0], [2.5]],
+              ("levit-tf float32", 1): [[10.0], [12.0]],
+              ("float32 without core", 1): [[8.0], [11.0]]}
+    lines = core.core_cost(rounds, [1])
+    int8_row = next(line for line in lines if line.startswith("levit-tf int8"))
+    float_row = next(line for line in lines if line.startswith("levit-tf float32"))
+    # int8: medians 4.2 - 3.0 = 1.2 and 3.0 - 2.5 = 0.5; float32: 2.0 and 1.0
+    assert [float(v) for v in int8_row.split()[-5:]] == [0.85, 0.5, 0.675, 1.025, 1.2]
+    assert [float(v) for v in float_row.split()[-5:]] == [1.5, 1.0, 1.25, 1.75, 2.0]
