@@ -41,9 +41,9 @@ from keras import ops
 from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
-#: mode -> (the full graph it is compared with, quantization mode of the export)
-CORELESS = {"int8 without core": ("levit-tf int8", "int8"),
-            "float32 without core": ("levit-tf float32", "float32")}
+#: mode -> (the full graph it is compared with, speed.export_tflite's name of its export)
+CORELESS = {"int8 without core": ("levit-tf int8", "int8-nocore"),
+            "float32 without core": ("levit-tf float32", "float32-nocore")}
 
 
 class WithoutAttentionCore(LevitForInference):
@@ -66,35 +66,21 @@ def values_only(block: FoldedAttention, x):
     return x + out if block.stride == 1 else out
 
 
-def coreless_path(work: Path, mode: str) -> Path:
-    return work / f"levit-tf tflite {mode}.tflite"
-
-
 def export_coreless(model, work: Path, mode: str) -> Path:
-    """``mode``'s export (int8: speed.py's calibration) of ``model`` without its attention
-    cores."""
-    import numpy as np
-
-    from levit_tf.tflite import export
-
+    """``mode``'s export of ``model`` without its attention cores, written and calibrated as
+    speed.py writes and calibrates the full graph's."""
     folded = optimize_for_inference(model)
     skeleton = WithoutAttentionCore(folded.config, name="without_attention_core")
     skeleton.set_weights(folded.get_weights())
-    quantization = CORELESS[mode][1]
-    calibration = None
-    if quantization == "int8":
-        calibration = np.random.default_rng(2).normal(size=(32, 224, 224, 3)).astype(np.float32)
-    path = coreless_path(work, mode)
-    export(skeleton, path, quantization, calibration_data=calibration,
-           calibration_steps=32 if calibration is not None else None)
-    return path
+    return speed.export_tflite(skeleton, work, CORELESS[mode][1])
 
 
 def prepare(work: Path, preset: str) -> dict[str, tuple[str, Path]]:
     """mode -> (runner kind, file), exported into ``work`` (files there are reused)."""
     files = {mode: ("tflite", speed.tflite_path(work, thread_scaling.OURS[mode]))
              for mode in ("levit-tf float32", "levit-tf int8")}
-    files.update({mode: ("tflite", coreless_path(work, mode)) for mode in CORELESS})
+    files.update({mode: ("tflite", speed.tflite_path(work, name))
+                  for mode, (_, name) in CORELESS.items()})
     if all(path.exists() for _, path in files.values()):
         return files
     model, _ = speed.reference_models(work, preset)
