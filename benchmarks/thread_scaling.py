@@ -54,22 +54,27 @@ def label(key: Key) -> str:
 
 
 # ------------------------------------------------------------------------------- worker side
-def tflite_runner(path: Path, threads: int) -> tuple[Callable[[], float], dict]:
+def tflite_runner(path: Path, threads: int, cpu_options: dict | None = None
+                  ) -> tuple[Callable[[], float], dict]:
     """One timed batch-1 run of a .tflite file under XNNPACK with ``threads`` threads (the run
-    speed.py times: ``TFLiteModel.latency_ms``), and what ran."""
+    speed.py times: ``TFLiteModel.latency_ms``; ``cpu_options``: further LiteRT CpuOptions
+    fields), and what ran."""
     import ai_edge_litert
 
     from levit_tf.tflite import TFLiteModel
 
-    model = TFLiteModel(path, num_threads=threads)
+    model = TFLiteModel(path, num_threads=threads, cpu_options=cpu_options)
     return (lambda: model.latency_ms(runs=1, warmup=0),
             {"runtime": f"LiteRT {getattr(ai_edge_litert, '__version__', '?')} CompiledModel "
-                        f"(XNNPACK), num_threads={threads}"})
+                        f"(XNNPACK), num_threads={threads}", "cpu_options": cpu_options or {}})
 
 
-def onnxruntime_runner(path: Path, threads: int) -> tuple[Callable[[], float], dict]:
+def onnxruntime_runner(path: Path, threads: int, cpu_options: dict | None = None
+                       ) -> tuple[Callable[[], float], dict]:
     """One timed batch-1 run of an .onnx file on ONNX Runtime's CPU provider with ``threads``
     intra-op threads (as speed.py), and what ran."""
+    if cpu_options:
+        raise ValueError("cpu_options are LiteRT's: ONNX Runtime takes none")
     import numpy as np
     import onnxruntime as ort
 
@@ -93,11 +98,12 @@ def reply(value) -> None:
     print("REPLY " + json.dumps(value), flush=True)
 
 
-def serve(kind: str, path: Path, threads: int, warmup: int) -> None:
+def serve(kind: str, path: Path, threads: int, warmup: int,
+          cpu_options: dict | None = None) -> None:
     """The worker loop: load, warm up, say READY (pid, threads, runtime); then per request line
     'RUNS TURN_WARMUP' run TURN_WARMUP untimed and RUNS timed inferences and answer
     {start, end (CLOCK_MONOTONIC, s), ms: [RUNS times]}; exit at end of input."""
-    run, info = RUNNERS[kind](path, threads)
+    run, info = RUNNERS[kind](path, threads, cpu_options)
     for _ in range(warmup):
         run()
     reply({"pid": os.getpid(), "threads": threads, **info})
@@ -116,14 +122,16 @@ class WorkerError(RuntimeError):
 
 
 class Worker:
-    """A long-lived timing process (``serve``) for one (mode, threads), its threads pinned."""
+    """A long-lived timing process (``serve``) for one (mode, threads), its threads pinned;
+    ``cpu_options``: LiteRT CpuOptions fields for a .tflite runner."""
 
-    def __init__(self, key: Key, kind: str, path: Path, warmup: int) -> None:
+    def __init__(self, key: Key, kind: str, path: Path, warmup: int,
+                 cpu_options: dict | None = None) -> None:
         self.key = key
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--serve", kind, "--model", str(path), "--threads",
-             str(key[1]), "--warmup", str(warmup)],
+             str(key[1]), "--warmup", str(warmup), "--cpu-options", json.dumps(cpu_options or {})],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             env=speed.worker_env(key[1]))
         self.info: dict = {}
@@ -171,10 +179,11 @@ class Measurement:
     turns: list[list[tuple[float, float]]] = field(default_factory=list)
 
 
-def measure(files: dict[str, tuple[str, Path]], threads: Sequence[int], rounds: int, runs: int,
-            *, warmup: int = 10, turn_warmup: int = 2, seed: int = 0, settle_s: float = 0.02,
-            progress: Callable[[], None] | None = None) -> Measurement:
-    """Starts one worker per (mode, threads) of ``files`` (mode -> (runner kind, model file)),
+def measure(files: dict[str, tuple[str, Path] | tuple[str, Path, dict]], threads: Sequence[int],
+            rounds: int, runs: int, *, warmup: int = 10, turn_warmup: int = 2, seed: int = 0,
+            settle_s: float = 0.02, progress: Callable[[], None] | None = None) -> Measurement:
+    """Starts one worker per (mode, threads) of ``files`` (mode -> (runner kind, model file[,
+    LiteRT CpuOptions fields])),
     waits until all have loaded and warmed up, then runs ``rounds`` rounds: in each, every
     worker in turn (a fresh order from ``random.Random(seed)``, ``settle_s`` idle before each
     turn so the previous worker's spinning threads stop) times ``runs`` inferences."""
@@ -182,7 +191,8 @@ def measure(files: dict[str, tuple[str, Path]], threads: Sequence[int], rounds: 
     workers: dict[Key, Worker] = {}
     try:
         for key in keys:  # all load in parallel
-            workers[key] = Worker(key, *files[key[0]], warmup)
+            kind, path, *cpu_options = files[key[0]]
+            workers[key] = Worker(key, kind, path, warmup, *cpu_options)
         result = Measurement({key: workers[key].ready() for key in keys},
                              {key: [] for key in keys})
         rng = random.Random(seed)
@@ -389,9 +399,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--serve", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-options", type=json.loads, default={}, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.model, args.threads[0], args.warmup)
+        serve(args.serve, args.model, args.threads[0], args.warmup, args.cpu_options)
         return
 
     from tqdm import tqdm

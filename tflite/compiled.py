@@ -13,11 +13,14 @@ is WebGPU (Dawn) over Vulkan; without a Vulkan driver, the compile fails and
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from levit_tf.native_logs import capture_native_stderr
 from levit_tf.optional import require
@@ -30,6 +33,10 @@ GPU_HINT = ("`levit-tf gpu-runtime` prepares Mesa's software Vulkan driver (lava
 
 class GpuUnavailable(RuntimeError):
     """LiteRT's GPU accelerator found no usable GPU (one line)."""
+
+
+class CpuOptionsRejected(ValueError):
+    """LiteRT compiles the file for the CPU, but not with the ``cpu_options`` asked for."""
 
 
 @dataclass
@@ -131,18 +138,21 @@ def _unavailable(text: str) -> GpuUnavailable:
 
 
 def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
-                  enforce_f32: bool = False, num_threads: int = 1):
+                  enforce_f32: bool = False, num_threads: int = 1,
+                  cpu_options: Mapping[str, Any] | None = None):
     """``(CompiledModel, GpuStatus | None)`` for ``path``; the status only for the GPU.
 
-    CPU: XNNPACK with ``num_threads``. GPU: GPU alone if LiteRT accepts it, else GPU + CPU
-    (``status.fallback`` names the ops). ``enforce_f32``: GPU computes in float32 instead of
-    LiteRT's default float16. Raises ``GpuUnavailable`` when there is no GPU, ``ValueError`` when
-    LiteRT cannot load the file."""
+    CPU: XNNPACK with ``num_threads``; ``cpu_options``: further fields of LiteRT's
+    ``CpuOptions`` (``xnnpack_flags``, ``enable_ynnpack``), LiteRT's defaults when None. GPU: GPU
+    alone if LiteRT accepts it, else GPU + CPU (``status.fallback`` names the ops).
+    ``enforce_f32``: GPU computes in float32 instead of LiteRT's default float16. Raises
+    ``GpuUnavailable`` when there is no GPU, ``ValueError`` when LiteRT cannot load the file or
+    compile it with these options."""
     if accelerator not in ACCELERATORS:
         raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got "
                          f"{accelerator!r}")
     compiled_model, accel, options = _litert()
-    cpu = options.CpuOptions(num_threads=num_threads)
+    cpu = _cpu_options(options, num_threads, cpu_options or {})
     if accelerator == "cpu":
         with capture_native_stderr() as log:
             try:
@@ -150,7 +160,12 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
                     str(path), environment=environment(),
                     options=options.Options(accel.CPU, cpu_options=cpu))
             except RuntimeError as err:
-                raise ValueError(_first_error(str(err), log.text)) from None
+                reason = _first_error(str(err), log.text)
+                if cpu_options and _compiles_for_cpu(path, num_threads):
+                    raise CpuOptionsRejected(
+                        f"LiteRT compiles it for the CPU, but not with CpuOptions "
+                        f"{dict(cpu_options)} ({reason})") from None
+                raise ValueError(reason) from None
         return model, None
     gpu = options.GpuOptions(enforce_f32=enforce_f32)
     with capture_native_stderr() as log:
@@ -187,6 +202,29 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
                             cpu_ops, adapter)
 
 
+def _compiles_for_cpu(path: str | os.PathLike, num_threads: int) -> bool:
+    """Whether LiteRT compiles ``path`` for the CPU with its default options."""
+    compiled_model, accel, options = _litert()
+    with capture_native_stderr():
+        try:
+            compiled_model.from_file(str(path), environment=environment(), options=options.Options(
+                accel.CPU, cpu_options=options.CpuOptions(num_threads=num_threads)))
+        except RuntimeError:
+            return False
+    return True
+
+
+def _cpu_options(options, num_threads: int, extra: Mapping[str, Any]):
+    """LiteRT's ``CpuOptions`` with ``num_threads`` and ``extra``; a field LiteRT does not have
+    is a CpuOptionsRejected naming it."""
+    known = {f.name for f in dataclasses.fields(options.CpuOptions)} - {"num_threads"}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        raise CpuOptionsRejected(f"cpu_options: LiteRT's CpuOptions has no field {unknown[0]!r} "
+                         f"(it has {', '.join(sorted(known))})")
+    return options.CpuOptions(num_threads=num_threads, **extra)
+
+
 def _first_error(message: str, log: str) -> str:
     """One line out of LiteRT's multi-line error text and its stderr."""
     lines = [line.strip(" └") for line in (message + "\n" + log).splitlines()]
@@ -195,5 +233,5 @@ def _first_error(message: str, log: str) -> str:
     return (useful or ["LiteRT could not compile it"])[0]
 
 
-__all__ = ["ACCELERATORS", "GPU_HINT", "GpuStatus", "GpuUnavailable", "compile_model",
-           "parse_gpu_log"]
+__all__ = ["ACCELERATORS", "GPU_HINT", "CpuOptionsRejected", "GpuStatus", "GpuUnavailable",
+           "compile_model", "parse_gpu_log"]

@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from levit_tf.native_logs import capture_native_stderr, quiet_native_stderr
 from levit_tf.optional import require
-from levit_tf.tflite.compiled import SIGNATURE, compile_model
+from levit_tf.tflite.compiled import SIGNATURE, CpuOptionsRejected, compile_model
 from levit_tf.tflite.metadata import read_metadata
 
 COLD_RETRIES = 5  # GPU: repeats of a first run whose output lock timed out (see TFLiteModel._run)
@@ -73,14 +75,16 @@ class TFLiteModel:
 
     Compiled by LiteRT's ``CompiledModel`` for ``accelerator`` "cpu" (XNNPACK, ``num_threads``)
     or "gpu" (the GPU alone when LiteRT accepts every op, else GPU + CPU; ``gpu_status`` says
-    which ops fell back; ``enforce_f32``: float32 GPU arithmetic instead of float16). Inputs
+    which ops fell back; ``enforce_f32``: float32 GPU arithmetic instead of float16);
+    ``cpu_options``: further LiteRT ``CpuOptions`` fields (e.g. ``xnnpack_flags``). Inputs
     are what the file was exported for (``input_mode`` in its metadata): normalized float
     pixel_values, or raw RGB uint8. Integer-quantized inputs / outputs are (de)quantized here.
     The model runs one image at a time (TFLite files are exported at batch 1).
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int = 1, *,
-                 accelerator: str = "cpu", enforce_f32: bool = False) -> None:
+                 accelerator: str = "cpu", enforce_f32: bool = False,
+                 cpu_options: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such file")
@@ -98,7 +102,10 @@ class TFLiteModel:
             use_cached_if_needed()
         try:
             self.compiled, self.gpu_status = compile_model(
-                self.path, accelerator, enforce_f32=enforce_f32, num_threads=num_threads)
+                self.path, accelerator, enforce_f32=enforce_f32, num_threads=num_threads,
+                cpu_options=cpu_options)
+        except CpuOptionsRejected as err:
+            raise CpuOptionsRejected(f"{self.path}: {err}") from None
         except ValueError as err:
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
         self._buffers()
