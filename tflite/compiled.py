@@ -27,6 +27,7 @@ from levit_tf.optional import require
 
 ACCELERATORS = ("cpu", "gpu")
 SIGNATURE = "serving_default"
+NO_DETAIL = "LiteRT could not compile it"  # LiteRT's error said no more than that
 GPU_HINT = ("`levit-tf gpu-runtime` prepares Mesa's software Vulkan driver (lavapipe) for this "
             "machine")
 
@@ -36,7 +37,8 @@ class GpuUnavailable(RuntimeError):
 
 
 class CpuOptionsRejected(ValueError):
-    """LiteRT compiles the file for the CPU, but not with the ``cpu_options`` asked for."""
+    """The ``cpu_options`` asked for are no LiteRT ``CpuOptions`` fields, or LiteRT compiles the
+    file for the CPU without them but not with them."""
 
 
 @dataclass
@@ -162,9 +164,9 @@ def compile_model(path: str | os.PathLike, accelerator: str = "cpu", *,
             except RuntimeError as err:
                 reason = _first_error(str(err), log.text)
                 if cpu_options and _compiles_for_cpu(path, num_threads):
-                    raise CpuOptionsRejected(
-                        f"LiteRT compiles it for the CPU, but not with CpuOptions "
-                        f"{dict(cpu_options)} ({reason})") from None
+                    detail = "" if reason == NO_DETAIL else f" ({reason})"
+                    raise CpuOptionsRejected(f"LiteRT compiles it for the CPU, but not with "
+                                             f"CpuOptions {dict(cpu_options)}{detail}") from None
                 raise ValueError(reason) from None
         return model, None
     gpu = options.GpuOptions(enforce_f32=enforce_f32)
@@ -230,7 +232,7 @@ def _first_error(message: str, log: str) -> str:
     lines = [line.strip(" └") for line in (message + "\n" + log).splitlines()]
     useful = [line for line in lines if line and not line.startswith(("INFO", "WARNING", "I0"))
               and not line.startswith("ERROR: [")]
-    return (useful or ["LiteRT could not compile it"])[0]
+    return (useful or [NO_DETAIL])[0]
 
 
 __all__ = ["ACCELERATORS", "GPU_HINT", "CpuOptionsRejected", "GpuStatus", "GpuUnavailable",
