@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # speed, thread_scalin
 
 import speed
 import thread_scaling
+from keras import ops
 
 from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
 
@@ -61,7 +62,7 @@ def values_only(block: FoldedAttention, x):
     """``block`` without QK^T, bias, softmax and AV: (B*N, C) -> (B*N_q, output_dim)."""
     _, _, value = block.split_heads(x)
     value = value[:, :, : block.num_queries]  # a shrinking attention keeps N_q rows
-    out = block.output_projection(value)
+    out = block.projection(ops.hard_swish(block.merge_heads(value)))
     return x + out if block.stride == 1 else out
 
 

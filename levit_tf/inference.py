@@ -97,7 +97,7 @@ class FoldedAttention(layers.Layer):
     def call(self, x):
         query, key, value = self.split_heads(x)
         weights = key_softmax(self.scores(query, key) - self.negated_attention_bias)
-        out = self.output_projection(ops.matmul(weights, value))
+        out = self.projection(ops.hard_swish(self.merge_heads(ops.matmul(weights, value))))
         return x + out if self.stride == 1 else out  # self-attention is residual
 
     def split_heads(self, x):
@@ -120,14 +120,6 @@ class FoldedAttention(layers.Layer):
         """QK^T: (B, h, N_q, d), (B, h, N, d) -> (B, h, N_q, N). The converter folds the
         swap into the BATCH_MATMUL (adj_y), so it costs no TRANSPOSE."""
         return ops.matmul(query, ops.swapaxes(key, -1, -2))
-
-    def output_projection(self, heads):
-        """(B, h, N_q, v) -> (B*N_q, output_dim): Hardswish, heads merged, projection.
-
-        Hardswish is elementwise, so it goes before the merge: in an int8 export it then runs
-        on AV's float output and one QUANTIZE follows it, where after the merge it needed a
-        QUANTIZE, a DEQUANTIZE and another QUANTIZE (and rounded twice)."""
-        return self.projection(self.merge_heads(ops.hard_swish(heads)))
 
     def merge_heads(self, out):
         """(B, h, N_q, v) -> (B*N_q, h*v), token-major again for the projection."""
