@@ -135,13 +135,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text, check_writable_dir
+    from levit_tf.files import atomic_write_text
 
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        check_writable_dir(args.out)
-    except (OSError, ValueError) as err:
-        sys.exit(f"int8_attention_core: --out {args.out}: {err}")
+    thread_scaling.writable_out(args.out, "int8_attention_core")
     with tempfile.TemporaryDirectory() as tmp:
         work = (args.work or Path(tmp)) / args.preset
         work.mkdir(parents=True, exist_ok=True)

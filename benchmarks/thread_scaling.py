@@ -377,6 +377,17 @@ def prepare(work: Path, preset: str, modes: Sequence[str],
 
 
 # ------------------------------------------------------------------------------- main
+def writable_out(out: Path, script: str) -> None:
+    """Creates the ``--out`` folder if needed; one line and exit 1 when it cannot be written."""
+    from levit_tf.files import check_writable_dir
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(out)
+    except (OSError, ValueError) as err:
+        sys.exit(f"{script}: --out {out}: {err}")
+
+
 def positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -408,13 +419,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text, check_writable_dir
+    from levit_tf.files import atomic_write_text
 
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        check_writable_dir(args.out)
-    except (OSError, ValueError) as err:
-        sys.exit(f"thread_scaling: --out {args.out}: {err}")
+    writable_out(args.out, "thread_scaling")
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, {int8_capability()}, "
                f"Python {platform.python_version()}")
     print(f"machine: {machine}")

@@ -23,6 +23,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,8 +68,7 @@ def check(files: Mapping[str, Path], options: Mapping[str, dict] = OPTIONS,
     normalized (1, size, size, 3) image with the mode's under LiteRT's defaults."""
     import numpy as np
 
-    from levit_tf.tflite import TFLiteModel
-    from levit_tf.tflite.compiled import CpuOptionsRejected
+    from levit_tf.tflite import CpuOptionsRejected, TFLiteModel
 
     image = np.random.default_rng(0).normal(size=(1, size, size, 3)).astype(np.float32)
     checks = {}
@@ -129,18 +129,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
-    import tempfile
-
     from tqdm import tqdm
 
     from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text, check_writable_dir
+    from levit_tf.files import atomic_write_text
 
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        check_writable_dir(args.out)
-    except (OSError, ValueError) as err:
-        sys.exit(f"xnnpack_options: --out {args.out}: {err}")
+    thread_scaling.writable_out(args.out, "xnnpack_options")
     import ai_edge_litert
 
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, {int8_capability()}, LiteRT "

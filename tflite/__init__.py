@@ -13,6 +13,7 @@ from levit_tf.lazy import lazy_exports
 _EXPORTS = {
     "ATTENTION_FLOAT_OPS": ".exporter",
     "ExportResult": ".exporter",
+    "CpuOptionsRejected": ".compiled",
     "check_builtin_only": ".exporter",
     "export": ".exporter",
     "labels_sidecar": ".metadata",
@@ -24,6 +25,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from levit_tf.tflite.compiled import CpuOptionsRejected
     from levit_tf.tflite.exporter import (
         ATTENTION_FLOAT_OPS,
         ExportResult,
@@ -40,6 +42,7 @@ __getattr__, __dir__ = lazy_exports("levit_tf.tflite", globals(), _EXPORTS)
 
 __all__ = [
     "ATTENTION_FLOAT_OPS",
+    "CpuOptionsRejected",
     "DelegateCoverage",
     "ExportResult",
     "Quantization",

@@ -219,11 +219,13 @@ def _compiles_for_cpu(path: str | os.PathLike, num_threads: int) -> bool:
 def _cpu_options(options, num_threads: int, extra: Mapping[str, Any]):
     """LiteRT's ``CpuOptions`` with ``num_threads`` and ``extra``; a field LiteRT does not have
     is a CpuOptionsRejected naming it."""
+    if "num_threads" in extra:
+        raise CpuOptionsRejected("cpu_options: pass num_threads as its own argument")
     known = {f.name for f in dataclasses.fields(options.CpuOptions)} - {"num_threads"}
     unknown = sorted(set(extra) - known)
     if unknown:
-        raise CpuOptionsRejected(f"cpu_options: LiteRT's CpuOptions has no field {unknown[0]!r} "
-                         f"(it has {', '.join(sorted(known))})")
+        raise CpuOptionsRejected(f"cpu_options: LiteRT's CpuOptions has no field "
+                                 f"{unknown[0]!r} (it has {', '.join(sorted(known))})")
     return options.CpuOptions(num_threads=num_threads, **extra)
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from levit_tf.tflite import TFLiteModel, export
-from levit_tf.tflite.compiled import CpuOptionsRejected
+from levit_tf.tflite import CpuOptionsRejected, TFLiteModel, export
 from tests.support.benchmark_scripts import load_benchmark
 from tests.support.models import TINY, randomize
 
@@ -44,6 +43,8 @@ def test_check_compares_with_litert_defaults_and_reports_refusals(options_script
 def test_tflite_model_names_an_unknown_cpu_option(float32_file):
     with pytest.raises(CpuOptionsRejected, match=r"CpuOptions has no field 'xnnpack_flag'"):
         TFLiteModel(float32_file, cpu_options={"xnnpack_flag": 1})
+    with pytest.raises(CpuOptionsRejected, match="pass num_threads as its own argument"):
+        TFLiteModel(float32_file, cpu_options={"num_threads": 2})
 
 
 def test_options_reach_the_timing_workers(options_script, float32_file):
