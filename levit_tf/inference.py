@@ -15,6 +15,7 @@ This is the one folding code path: the TFLite exporter and the benchmarks use it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -59,6 +60,10 @@ def _dense(units: int, name: str) -> layers.Dense:
     return layers.Dense(units, name=name)
 
 
+def _identity(x):
+    return x
+
+
 @register
 class FoldedAttention(layers.Layer):
     """Residual self-attention (stride 1) or shrinking attention (stride 2) with folded BN and
@@ -95,10 +100,24 @@ class FoldedAttention(layers.Layer):
             trainable=False, name="negated_attention_bias")
 
     def call(self, x):
+        out = self.projection(self.attend(x))
+        return x + out if self.stride == 1 else out  # self-attention is residual
+
+    def attend(self, x):
+        """What the projection reads: hardswish of the heads' attention outputs, merged.
+        (B*N, C) -> (B*N_q, h*v)."""
         query, key, value = self.split_heads(x)
         weights = key_softmax(self.scores(query, key) - self.negated_attention_bias)
-        out = self.projection(ops.hard_swish(self.merge_heads(ops.matmul(weights, value))))
-        return x + out if self.stride == 1 else out  # self-attention is residual
+        return ops.hard_swish(self.merge_heads(ops.matmul(weights, value)))
+
+    def dense_inputs(self) -> list[tuple[layers.Dense, Callable]]:
+        """Each Dense layer in call order with the function from this block's input to that
+        layer's input; a later layer's input goes through the earlier layers' current weights."""
+        if self.stride == 1:
+            first = [(self.queries_keys_values, _identity)]
+        else:
+            first = [(self.keys_values, _identity), (self.queries, self.subsample)]
+        return [*first, (self.projection, self.attend)]
 
     def split_heads(self, x):
         """(B*N, C) -> query (B, h, N_q, d), key (B, h, N, d), value (B, h, N, v).
@@ -173,7 +192,16 @@ class FoldedMLP(layers.Layer):
         self.linear_down.build((*input_shape[:-1], self.hidden_dim))
 
     def call(self, x):
-        return x + self.linear_down(ops.hard_swish(self.linear_up(x)))
+        return x + self.linear_down(self.hidden(x))
+
+    def hidden(self, x):
+        """(B*N, C) -> (B*N, hidden_dim): what ``linear_down`` reads."""
+        return ops.hard_swish(self.linear_up(x))
+
+    def dense_inputs(self) -> list[tuple[layers.Dense, Callable]]:
+        """Each Dense layer in call order with the function from this block's input to that
+        layer's input (see ``FoldedAttention.dense_inputs``)."""
+        return [(self.linear_up, _identity), (self.linear_down, self.hidden)]
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
@@ -252,11 +280,21 @@ class LevitForInference(keras.Model):
     def stem_tokens(self, pixel_values):
         """The stem: (B, H, W, 3) -> 2-D tokens (B*N, C) that ``self.blocks`` take in turn."""
         x = pixel_values
-        if self.input_mode != "normalized":
-            x = ops.cast(x, "float32") + self.negated_input_offset
-        for i, (pad, conv) in enumerate(zip(self.stem_pads, self.stem_convs, strict=True)):
-            x = conv(pad(ops.hard_swish(x) if i else x))
+        for i, conv in enumerate(self.stem_convs):
+            x = conv(self.stem_conv_input(i, x))
         return ops.reshape(x, (-1, x.shape[-1]))
+
+    def stem_conv_input(self, i: int, x):
+        """What stem convolution ``i`` reads, zero-padded: the pixels (offset when the model
+        takes raw RGB) for i = 0, else hardswish of convolution i - 1's output (B, H, W, C)."""
+        if i == 0 and self.input_mode != "normalized":
+            x = ops.cast(x, "float32") + self.negated_input_offset
+        return self.stem_pads[i](ops.hard_swish(x) if i else x)
+
+    def pooled(self, tokens):
+        """Mean over the last stage's tokens: (B*N, C) -> (B, C), what the head reads."""
+        grid = self.config.stage_grids()[-1]
+        return ops.mean(ops.reshape(tokens, (-1, grid[0] * grid[1], tokens.shape[-1])), axis=1)
 
     def tokens(self, pixel_values):
         """Stem and every block: (B, H, W, 3) -> 2-D tokens (B*N, C)."""
@@ -266,12 +304,12 @@ class LevitForInference(keras.Model):
         return x
 
     def call(self, pixel_values):
-        x = self.tokens(pixel_values)
-        grid = self.config.stage_grids()[-1]
-        x = ops.reshape(x, (-1, grid[0] * grid[1], x.shape[-1]))
-        pooled = ops.mean(x, axis=1)
+        tokens = self.tokens(pixel_values)
+        pooled = self.pooled(tokens)
         if self.head is None:
-            return {"last_hidden_state": x, "pooler_output": pooled}
+            grid = self.config.stage_grids()[-1]
+            hidden = ops.reshape(tokens, (-1, grid[0] * grid[1], tokens.shape[-1]))
+            return {"last_hidden_state": hidden, "pooler_output": pooled}
         return {"logits": self.head(pooled)}
 
     def get_config(self) -> dict:

@@ -105,7 +105,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     float_ops = _float_ops(args.float_ops)
     try:  # every check that needs no model, before the model loads
         check_request(Path(args.output), Quantization(args.quantization), args.calibration_data,
-                      args.calibration_steps, float_ops)
+                      args.calibration_steps, float_ops, args.weight_rounding)
     except ValueError as err:
         raise UserError(str(err)) from None
     model = _load_model(args.model)
@@ -116,13 +116,17 @@ def cmd_export(args: argparse.Namespace) -> None:
         result = export(model, args.output, args.quantization,
                         calibration_data=args.calibration_data,
                         calibration_steps=args.calibration_steps, uint8_input=args.uint8_input,
-                        float_ops=float_ops)
+                        float_ops=float_ops, weight_rounding=args.weight_rounding)
     except (ValueError, TypeError, OSError) as err:
         raise UserError(str(err)) from None
     calibrated = ("" if result.calibration_images is None
                   else f", calibrated on {result.calibration_images} images")
     if result.float_ops:
         calibrated += f", in float: {' '.join(result.float_ops)}"
+    if result.weight_rounding is not None:
+        rounding = result.weight_rounding
+        calibrated += (f", GPTQ weights: {len(rounding.layers)} layers, output error "
+                       f"{rounding.error_ratio:.2f}x round-to-nearest's")
     print(f"wrote {result.path} ({result.quantization.value}, {result.input_mode} input, "
           f"{result.size_bytes / 1e6:.1f} MB{calibrated}) in {time.perf_counter() - start:.1f} s")
     if args.report:
@@ -190,6 +194,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              "'attention' = BATCH_MATMUL SUB SOFTMAX HARD_SWISH, which keeps "
                              "the whole graph inside XNNPACK; 'none' quantizes every op (the "
                              "plain full-int8 graph: builtin kernels, slower)")
+    export.add_argument("--weight-rounding", choices=["nearest", "gptq"], default="nearest",
+                        help="how int8 weights are rounded: 'nearest' (the converter's) or "
+                             "'gptq' (error-compensating, on --calibration-data; dynamic, int8, "
+                             "int16x8)")
     export.add_argument("--report", action="store_true",
                         help="print size, XNNPACK coverage, latency and (with --images) fidelity")
     export.add_argument("--images", metavar="DIR|tfds:NAME", help="held-out images for --report")

@@ -36,6 +36,13 @@ from levit_tf.tflite.calibration import (
 )
 from levit_tf.tflite.metadata import embed_metadata, labels_sidecar
 from levit_tf.tflite.quantization import Quantization, configure
+from levit_tf.tflite.weight_rounding import (
+    DYNAMIC_MIN_ELEMENTS,
+    WEIGHT_ROUNDINGS,
+    RoundingReport,
+    check_stored,
+    round_weights,
+)
 
 SIGNATURE = "serving_default"
 # Selective int8: the attention core (QK^T, bias, softmax, AV) and Hardswish stay in float; the
@@ -52,7 +59,8 @@ class ExportResult:
     input_mode: str
     size_bytes: int
     float_ops: tuple[str, ...]
-    calibration_images: int | None = None  # images the int8 / int16x8 ranges came from
+    calibration_images: int | None = None  # images the ranges (and GPTQ) came from
+    weight_rounding: RoundingReport | None = None  # GPTQ's layers and errors; None: nearest
 
 
 def _inference_model(model: keras.Model, input_mode: str) -> LevitForInference:
@@ -120,7 +128,7 @@ def export(model: keras.Model, path: str | os.PathLike,
            quantization: Quantization | str = Quantization.FLOAT32, *,
            calibration_data: CalibrationSource | None = None, calibration_steps: int | None = None,
            uint8_input: bool = False, float_ops: Sequence[str] | None = None,
-           batch_size: int = 1) -> ExportResult:
+           batch_size: int = 1, weight_rounding: str = "nearest") -> ExportResult:
     """Writes ``model`` as a .tflite file for XNNPACK.
 
     Args:
@@ -138,11 +146,15 @@ def export(model: keras.Model, path: str | os.PathLike,
             ('BATCH_MATMUL', 'SOFTMAX')). None: the mode's default (``default_float_ops``):
             int8 keeps ``ATTENTION_FLOAT_OPS`` in float, the fastest full-integer graph (one
             XNNPACK partition); ``()`` quantizes every op (the plain full-int8 graph).
+        weight_rounding: 'nearest' (the converter's) or 'gptq': int8 weights rounded by GPTQ
+            on the calibration images (dynamic, int8, int16x8; needs ``calibration_data``),
+            which keeps each layer's outputs closer to float (``weight_rounding`` module).
     """
     require_tensorflow_backend("TFLite export")
     mode = Quantization(quantization)
     path = Path(path)
-    float_ops = check_request(path, mode, calibration_data, calibration_steps, float_ops)
+    float_ops = check_request(path, mode, calibration_data, calibration_steps, float_ops,
+                              weight_rounding)
     labels = export_labels(model)
     # full integer I/O quantizes the raw 0..255 input exactly; float modes take uint8 directly
     input_mode = "normalized"
@@ -150,11 +162,19 @@ def export(model: keras.Model, path: str | os.PathLike,
         input_mode = "rgb255" if mode is Quantization.INT8 else "uint8"
     folded = _inference_model(model, input_mode)
     config = folded.config
-    representative, calibrated_on = None, None
-    if mode.needs_calibration:
+    representative, calibrated_on, rounding = None, None, None
+    if mode.needs_calibration or weight_rounding == "gptq":
         images = calibration_images(calibration_data, calibration_steps, config.image_hw,
                                     functools.partial(to_input_domain, input_mode=input_mode))
-        representative, calibrated_on = representative_dataset(images), len(images)
+        calibrated_on = len(images)
+        if mode.needs_calibration:
+            representative = representative_dataset(images)
+    if weight_rounding == "gptq":
+        if folded is model:  # never change the caller's model
+            folded = LevitForInference.from_config(model.get_config())
+            folded.set_weights(model.get_weights())
+        small = DYNAMIC_MIN_ELEMENTS if mode is Quantization.DYNAMIC else 1
+        rounding = round_weights(folded, np.concatenate(images), min_elements=small)
     with tempfile.TemporaryDirectory() as saved_model:
         _write_saved_model(folded, saved_model, batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [SIGNATURE])
@@ -173,11 +193,14 @@ def export(model: keras.Model, path: str | os.PathLike,
         else:
             model_bytes = converter.convert()
     check_builtin_only(model_bytes)
+    if rounding is not None:
+        check_stored(model_bytes, rounding)
     metadata = {
         "id2label": {str(k): v for k, v in config.id2label.items()},
         "input_mode": input_mode, "mean": list(IMAGENET_DEFAULT_MEAN),
         "std": list(IMAGENET_DEFAULT_STD), "image_size": list(config.image_hw),
         "quantization": mode.value, "float_ops": list(float_ops),
+        "weight_rounding": weight_rounding,
         "config": config.to_dict(),
     }
     model_bytes = embed_metadata(model_bytes, json.loads(json.dumps(metadata)))
@@ -185,7 +208,7 @@ def export(model: keras.Model, path: str | os.PathLike,
     _write_atomically(labels_sidecar(path), "".join(f"{label}\n" for label in labels).encode())
     _write_atomically(path, model_bytes)
     return ExportResult(path, mode, input_mode, len(model_bytes), tuple(float_ops),
-                        calibrated_on)
+                        calibrated_on, rounding)
 
 
 def export_labels(model: keras.Model) -> list[str]:
@@ -244,8 +267,8 @@ def check_calibration_count(source: CalibrationSource | None, steps: int) -> Non
 
 
 def check_request(path: Path, mode: Quantization, calibration_data: CalibrationSource | None,
-                  calibration_steps: int | None,
-                  float_ops: Sequence[str] | None) -> tuple[str, ...]:
+                  calibration_steps: int | None, float_ops: Sequence[str] | None,
+                  weight_rounding: str = "nearest") -> tuple[str, ...]:
     """The checks ``export`` makes before any conversion work (the CLI runs them before it
     loads the model); returns the validated ``float_ops``."""
     if path.suffix != ".tflite":
@@ -254,10 +277,20 @@ def check_request(path: Path, mode: Quantization, calibration_data: CalibrationS
         raise ValueError(f"{path.parent}: output directory does not exist")
     check_writable_file(path)
     check_writable_file(labels_sidecar(path), "labels file")
+    if weight_rounding not in WEIGHT_ROUNDINGS:
+        raise ValueError(f"weight_rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, got "
+                         f"{weight_rounding!r}")
+    gptq = weight_rounding == "gptq"
+    if gptq and mode not in (Quantization.DYNAMIC, Quantization.INT8, Quantization.INT16X8):
+        raise ValueError(f"gptq weight rounding applies to int8 weights (dynamic, int8, "
+                         f"int16x8), not {mode.value}")
     if mode.needs_calibration and calibration_data is None:
         raise ValueError(f"{mode.value} quantization needs calibration_data (real images, "
                          "200 recommended)")
-    if mode.needs_calibration and calibration_steps is not None:
+    if gptq and calibration_data is None:
+        raise ValueError("gptq weight rounding needs calibration_data (real images, 200 "
+                         "recommended)")
+    if (mode.needs_calibration or gptq) and calibration_steps is not None:
         if isinstance(calibration_steps, bool) or not isinstance(calibration_steps,
                                                                  int | np.integer):
             raise ValueError(f"calibration steps must be an integer, got {calibration_steps!r}")
