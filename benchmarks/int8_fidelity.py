@@ -6,10 +6,10 @@ The task ("which of 12 photos does this crop come from") is built from the photo
 in scikit-image and scikit-learn. Training crops come from the left 70% of each photo and
 held-out crops from the right 30%, so no held-out pixel was seen in training. LeViT-128S is
 fine-tuned from random initialization at 64 px through ``levit-tf finetune`` (cached in
-``--work``); every quantized mode is calibrated on the training split only and compared with
-the Keras model on the held-out crops. Prints one table (size, held-out accuracy, top-1
-agreement with Keras, max |logit error|, XNNPACK partitions per mode) and writes it to
-``--out``/int8_fidelity.txt.
+``--work``); every quantized mode is calibrated on the training split only (and so is GPTQ's
+weight rounding in the ``(GPTQ)`` rows) and compared with the Keras model on the held-out
+crops. Prints one table (size, held-out accuracy, top-1 agreement with Keras, max and mean
+|logit error|, XNNPACK partitions per mode) and writes it to ``--out``/int8_fidelity.txt.
 """
 
 from __future__ import annotations
@@ -188,6 +188,10 @@ def main() -> None:
         "int8 (all ops)": dict(quantization="int8", float_ops=()),
         "int8 attention-float": dict(quantization="int8", float_ops=ATTENTION_FLOAT_OPS),
         "int16x8": dict(quantization="int16x8"),
+        "dynamic (GPTQ)": dict(quantization="dynamic", weight_rounding="gptq"),
+        "int8 attention-float (GPTQ)": dict(quantization="int8", float_ops=ATTENTION_FLOAT_OPS,
+                                            weight_rounding="gptq"),
+        "int16x8 (GPTQ)": dict(quantization="int16x8", weight_rounding="gptq"),
     }
     try:
         modes.update(aeq_recipes())
@@ -206,18 +210,19 @@ def main() -> None:
                                             .as_numpy_iterator()))
             aeq_export(args.work / "float32.tflite", options, calibration, path)
         else:
-            if options["quantization"] in ("int8", "int16x8"):
+            if options["quantization"] in ("int8", "int16x8") or "weight_rounding" in options:
                 options = dict(options, calibration_data=data / "train", calibration_steps=200)
             export(model, path, **options)
         coverage = xnnpack_coverage(path)
         logits = predict(path, images)
+        error = np.abs(logits - reference)
         rows.append((name, path.stat().st_size / 1e6, np.mean(logits.argmax(-1) == labels),
-                     np.mean(logits.argmax(-1) == reference.argmax(-1)),
-                     float(np.abs(logits - reference).max())))
+                     np.mean(logits.argmax(-1) == reference.argmax(-1)), float(error.max()),
+                     float(error.mean())))
         builtin = ", ".join(sorted(coverage.builtin_ops)) or "-"
         lines.append(f"{name:<36}{rows[-1][1]:7.2f} MB  accuracy {rows[-1][2]:6.1%}  "
-                     f"agreement {rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}  partitions "
-                     f"{coverage.partitions}  builtin: {builtin}")
+                     f"agreement {rows[-1][3]:6.1%}  max|dlogit| {rows[-1][4]:.3f}  mean "
+                     f"{rows[-1][5]:.4f}  partitions {coverage.partitions}  builtin: {builtin}")
         print(lines[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "int8_fidelity.txt").write_text("\n".join(lines) + "\n")

@@ -349,6 +349,24 @@ def path_cases() -> list[Case]:
         Case("tflite-float-ops-not-int8", lambda f, o: [
             "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--float-ops",
             "SOFTMAX"], must_fail="int8"),
+        Case("tflite-gptq-float-mode", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "float16", "--weight-rounding", "gptq"], must_fail="int8 weights"),
+        Case("tflite-gptq-no-calibration", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "dynamic", "--weight-rounding", "gptq"], must_fail="calibration_data"),
+        Case("tflite-gptq-unknown-rounding", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "int8", "--weight-rounding", "adaround"], must_fail="adaround"),
+        Case("tflite-gptq-calibration-corrupt", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "dynamic", "--weight-rounding", "gptq", "--calibration-data", str(f["bad-images"]),
+            "--calibration-steps", "2"], must_fail="bad-images"),
+        Case("tflite-gptq-int8", lambda f, o: [
+            "export-tflite", str(f["tiny.keras"]), str(o / "m.tflite"), "--quantization",
+            "int8", "--weight-rounding", "gptq", "--calibration-data", str(f["good-images"])],
+            outputs=("m.tflite", "m.labels.txt"),
+            check=lambda out, o: "GPTQ weights: " in out and "round-to-nearest's" in out),
         Case("verify-json-missing-dir", lambda f, o: [
             "verify", str(f["tiny.keras"]), str(f["tiny.tflite"]), "--json",
             str(o / "no" / "r.json")], must_fail="--json"),
