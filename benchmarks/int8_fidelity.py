@@ -66,7 +66,7 @@ def finetune(data: Path, run: Path, epochs: int) -> Path:
     """Fine-tunes LeViT-128S at 64 px (resumes / reuses a finished run); returns best.keras."""
     best = run / "best.keras"
     state = run / "state.json"
-    if state.exists() and json.loads(state.read_text()).get("epoch", 0) >= epochs:
+    if state.exists() and json.loads(state.read_text()).get("epochs_done", 0) >= epochs:
         return best
     cli = Path(sys.executable).with_name("levit-tf")
     subprocess.run([str(cli), "finetune", "--model", "levit-128S", "--data", str(data),
