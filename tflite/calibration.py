@@ -109,8 +109,8 @@ def calibration_images(source: CalibrationSource, steps: int | None,
     if steps is None:
         logger.info("calibrating on %d images", len(images))
         if len(images) < MIN_CALIBRATION_IMAGES:
-            logger.warning("calibration data %s has only %d images; int8 ranges from fewer "
-                           "than %d are unreliable", source_name(source), len(images),
+            logger.warning("calibration data %s has only %d images; ranges (or GPTQ) from "
+                           "fewer than %d are unreliable", source_name(source), len(images),
                            MIN_CALIBRATION_IMAGES)
     return images
 
