@@ -194,6 +194,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              "'attention' = BATCH_MATMUL SUB SOFTMAX HARD_SWISH, which keeps "
                              "the whole graph inside XNNPACK; 'none' quantizes every op (the "
                              "plain full-int8 graph: builtin kernels, slower)")
+    # weight_rounding.WEIGHT_ROUNDINGS, spelled out: that module imports TensorFlow, --help not
     export.add_argument("--weight-rounding", choices=["nearest", "gptq"], default="nearest",
                         help="how int8 weights are rounded: 'nearest' (the converter's) or "
                              "'gptq' (error-compensating, on --calibration-data; dynamic, int8, "
