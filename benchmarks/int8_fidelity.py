@@ -168,7 +168,7 @@ def main() -> None:
     best = finetune(data, args.work / "run", args.epochs)
 
     from levit_tf.converters import load_pretrained
-    from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
+    from levit_tf.tflite import ATTENTION_FLOAT_OPS, Quantization, export
     from levit_tf.tflite.calibration import normalized_images
     from levit_tf.tflite.runtime import xnnpack_coverage
 
@@ -210,7 +210,8 @@ def main() -> None:
                                             .as_numpy_iterator()))
             aeq_export(args.work / "float32.tflite", options, calibration, path)
         else:
-            if options["quantization"] in ("int8", "int16x8") or "weight_rounding" in options:
+            needs_images = Quantization(options["quantization"]).needs_calibration
+            if needs_images or "weight_rounding" in options:
                 options = dict(options, calibration_data=data / "train", calibration_steps=200)
             export(model, path, **options)
         coverage = xnnpack_coverage(path)

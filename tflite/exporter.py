@@ -281,9 +281,10 @@ def check_request(path: Path, mode: Quantization, calibration_data: CalibrationS
         raise ValueError(f"weight_rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, got "
                          f"{weight_rounding!r}")
     gptq = weight_rounding == "gptq"
-    if gptq and mode not in (Quantization.DYNAMIC, Quantization.INT8, Quantization.INT16X8):
-        raise ValueError(f"gptq weight rounding applies to int8 weights (dynamic, int8, "
-                         f"int16x8), not {mode.value}")
+    if gptq and not mode.has_int8_weights:
+        modes = ", ".join(m.value for m in Quantization if m.has_int8_weights)
+        raise ValueError(f"gptq weight rounding applies to int8 weights ({modes}), not "
+                         f"{mode.value}")
     if mode.needs_calibration and calibration_data is None:
         raise ValueError(f"{mode.value} quantization needs calibration_data (real images, "
                          "200 recommended)")

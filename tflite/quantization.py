@@ -22,6 +22,11 @@ class Quantization(str, enum.Enum):
     def needs_calibration(self) -> bool:
         return self in (Quantization.INT8, Quantization.INT16X8)
 
+    @property
+    def has_int8_weights(self) -> bool:
+        """Whether the converter stores this mode's weights as per-channel int8."""
+        return self in (Quantization.DYNAMIC, Quantization.INT8, Quantization.INT16X8)
+
 
 RepresentativeDataset = Callable[[], Iterable[list[np.ndarray]]]
 
