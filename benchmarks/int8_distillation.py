@@ -1,6 +1,7 @@
 """Does quantization-aware distillation make the default int8 export agree with float?
 
     python benchmarks/int8_distillation.py [--work /tmp/int8-fidelity] [--steps 300 600]
+        [--fresh-crops 1500 --learning-rate 3e-5]
 
 The task and the fine-tuned LeViT-128S are ``int8_fidelity.py``'s (cached in ``--work``). The
 folded model is fine-tuned against its own float logits (MSE, the float model as teacher) on
@@ -12,13 +13,17 @@ The distilled model then goes through the normal ``export(..., "int8")`` and is 
 the original float model on the held-out crops. The fine-tuned model's "simulated" and
 "exported" rows show how close the simulation comes to the converter's real int8 graph (not
 the same rounding draw: the converter's ranges differ from plain min/max by up to ~1.5%, and
-it rounds a few tensors more, e.g. the last stem convolution before its bias). Writes
-``--out``/int8_distillation.txt.
+it rounds a few tensors more, e.g. the last stem convolution before its bias).
+``--fresh-crops N`` distills on N new crops per photo instead (from the same training region,
+another seed; calibration stays the 200 task crops), to tell over-fitting the task's 1,800
+crops from what the simulated int8 error allows. Writes ``--out``/int8_distillation.txt
+(``int8_distillation_fresh<N>_lr<rate>.txt`` with ``--fresh-crops``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -145,6 +150,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="of the fine-tune (cached)")
     parser.add_argument("--steps", type=int, nargs="+", default=[300, 600])
     parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--fresh-crops", type=int, default=0,
+                        help="distill on this many new training-region crops per photo")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
@@ -163,13 +170,23 @@ def main() -> None:
     teacher = optimize_for_inference(model)
     images, labels, classes = int8_fidelity.heldout(data)
     reference = np.asarray(teacher(images)["logits"])
-    train = np.stack(list(normalized_images(data / "train", (64, 64)).as_numpy_iterator()))
+    source = data / "train"
+    if args.fresh_crops:
+        fresh = args.work / f"fresh_crops_{args.fresh_crops}"
+        if not fresh.is_dir():  # written aside, then renamed: never a partial set
+            partial = fresh.with_name(fresh.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            int8_fidelity.write_crops(partial, {"train": args.fresh_crops}, seed=7)
+            partial.rename(fresh)
+        source = fresh / "train"
+    train = np.stack(list(normalized_images(source, (64, 64)).as_numpy_iterator()))
     # the 200 images ``export`` calibrates on, in the same order
     calibration = np.concatenate(calibration_images(data / "train", 200, (64, 64),
                                                     lambda x: x.astype(np.float32)))
     lines = [f"CPU: {cpu_model()}, {int8_capability()}",
-             f"held-out: {len(images)} crops of {len(classes)} photos; training: {len(train)} "
-             f"crops, 200 of them calibrate; Adam, learning rate {args.learning_rate}, batch 64",
+             f"held-out: {len(images)} crops of {len(classes)} photos; distilled on {len(train)} "
+             f"{'fresh ' if args.fresh_crops else ''}training crops; 200 task training crops "
+             f"calibrate; Adam, learning rate {args.learning_rate}, batch 64",
              f"{'model':<34}{'int8 graph':<12}agreement  mse vs float  accuracy"]
     print("\n".join(lines), flush=True)
 
@@ -194,13 +211,20 @@ def main() -> None:
     done, student = 0, optimize_for_inference(model)
     sim = calibrated_simulation(student, calibration)
     for steps in sorted(args.steps):
-        distill(student, teacher, train, sim, steps - done, args.learning_rate, seed=steps)
+        losses = distill(student, teacher, train, sim, steps - done, args.learning_rate,
+                         seed=steps)
+        lines.append(f"steps {done + 1}-{steps}: training loss (mse, simulated int8 vs float) "
+                     f"{np.mean(losses[:20]):.4f} over the first 20, "
+                     f"{np.mean(losses[-20:]):.4f} over the last 20")
+        print(lines[-1], flush=True)
         done = steps
         row(f"distilled {steps} steps, float", "-", np.asarray(student(images)["logits"]))
         row(f"distilled {steps} steps", "simulated", simulate(student, images, sim))
         row(f"distilled {steps} steps", "exported", exported(student, str(steps)))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "int8_distillation.txt").write_text("\n".join(lines) + "\n")
+    name = (f"int8_distillation_fresh{args.fresh_crops}_lr{args.learning_rate:g}"
+            if args.fresh_crops else "int8_distillation")
+    (args.out / f"{name}.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
