@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from levit_tf.backends import TensorFlowBackendRequired
 from levit_tf.cli_errors import UserError
 from levit_tf.image_size import image_size_argument
+from levit_tf.interrupts import SigintGuard
 from levit_tf.native_logs import import_tensorflow_quietly
 from levit_tf.optional import MissingDependency
 
@@ -245,21 +246,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:  # Ctrl-C during start-up (imports, parsing) as well as during the verb
-        args = build_parser().parse_args(argv)
-        handler: Callable[[argparse.Namespace], None] = args.handler
+    # Ctrl-C during start-up (imports, parsing) as well as during the verb; the guard keeps
+    # one that lands in a gc callback or a native import from being lost or crashing
+    with SigintGuard() as sigint:
         try:
-            check_args = getattr(args, "check_args", None)
-            if check_args is not None:
-                check_args(args)  # option checks that need no TensorFlow: fast errors
-            import_tensorflow_quietly()
-            handler(args)
-        except (UserError, MissingDependency, TensorFlowBackendRequired) as err:
-            print(f"levit-tf {args.verb}: error: {one_line(err)}", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:
-        print("levit-tf: interrupted", file=sys.stderr)
-        return 130
+            args = build_parser().parse_args(argv)
+            handler: Callable[[argparse.Namespace], None] = args.handler
+            try:
+                check_args = getattr(args, "check_args", None)
+                if check_args is not None:
+                    check_args(args)  # option checks that need no TensorFlow: fast errors
+                with sigint.deferred():
+                    import_tensorflow_quietly()
+                handler(args)
+            except (UserError, MissingDependency, TensorFlowBackendRequired) as err:
+                print(f"levit-tf {args.verb}: error: {one_line(err)}", file=sys.stderr)
+                return 1
+        except KeyboardInterrupt:
+            print("levit-tf: interrupted", file=sys.stderr)
+            return 130
     return 0
 
 
