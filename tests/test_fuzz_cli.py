@@ -542,8 +542,10 @@ def test_sigint_exits_130_with_one_line(inputs, tmp_path):
     The package is imported first: an interrupt inside ``import levit_tf`` itself happens
     before any code of the CLI can catch it. 'ready' is printed from inside ``main`` (its
     first call, ``build_parser``): printed before the call, a loaded machine could deliver
-    the signal between the print and ``main``'s ``try``."""
-    script = ("import sys, levit_tf.cli as cli; build = cli.build_parser; "
+    the signal between the print and ``main``'s ``try``. SIGINT starts as a terminal leaves it
+    (Python's handler), also when pytest runs as a background job, which inherits it ignored."""
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "import levit_tf.cli as cli; build = cli.build_parser; "
               "cli.build_parser = lambda: (print('ready', flush=True), build())[1]; "
               "sys.exit(cli.main(sys.argv[1:]))")
     process = subprocess.Popen(

@@ -10,8 +10,11 @@ import subprocess
 import sys
 import textwrap
 
+# SIGINT as a terminal leaves it to Python, also when pytest runs as a background job of a
+# non-interactive shell (which starts it ignored)
 PRELUDE = """
 import gc, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from levit_tf.interrupts import SigintGuard, in_gc_callback
 
 def interrupt_me():
