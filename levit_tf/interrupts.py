@@ -8,7 +8,8 @@ arrives. Two places make that go wrong while TensorFlow starts up:
   installed, so an interrupt landing there was lost: the verb ran on, wrote its output and
   exited 0;
 - a native module's initializer (TensorFlow's, JAX's): an exception raised inside one can
-  crash the process (a segmentation fault was seen while jaxlib loaded).
+  crash the process (a segmentation fault was seen while a native module loaded during
+  TensorFlow's import).
 
 ``SigintGuard`` handles SIGINT instead: inside a gc callback it raises the interrupt again
 10 ms later, once the callback has returned; inside ``deferred()`` (the native imports) it
