@@ -21,6 +21,20 @@ def interrupt_me():
     os.kill(os.getpid(), signal.SIGINT)
     for _ in range(100_000):  # Python runs the handler at one of these bytecodes
         pass
+
+def interrupt_inside_a_gc_callback():
+    # a collection whose one-shot callback is interrupted; it prints "callback finished"
+    # if the interrupt did not end it
+    fired = []
+
+    def callback(phase, info):
+        if phase == "start" and not fired:
+            fired.append(phase)
+            interrupt_me()
+            print("callback finished", flush=True)
+
+    gc.callbacks.append(callback)
+    gc.collect()
 """
 
 
@@ -32,18 +46,9 @@ def run(body: str) -> subprocess.CompletedProcess:
 
 def test_an_interrupt_in_a_gc_callback_is_raised_after_it():
     result = run("""
-        fired = []
-
-        def callback(phase, info):
-            if phase == "start" and not fired:
-                fired.append(phase)
-                interrupt_me()
-                print("callback finished", flush=True)
-
         with SigintGuard():
             try:
-                gc.callbacks.append(callback)
-                gc.collect()
+                interrupt_inside_a_gc_callback()
                 for _ in range(500):  # the interrupt must arrive within 5 s
                     time.sleep(0.01)
                 print("not interrupted")
@@ -59,16 +64,8 @@ def test_without_the_guard_python_loses_that_interrupt():
     """The failure the guard is for, reproduced: this test fails if Python ever stops losing
     it (then the guard's redelivery would raise a second interrupt)."""
     result = run("""
-        fired = []
-
-        def callback(phase, info):
-            if phase == "start" and not fired:
-                fired.append(phase)
-                interrupt_me()
-
         try:
-            gc.callbacks.append(callback)
-            gc.collect()
+            interrupt_inside_a_gc_callback()
             time.sleep(0.1)
             print("not interrupted")
         except KeyboardInterrupt:
