@@ -2,7 +2,8 @@
 
 The package root is lazy (PEP 562): ``import levit_tf`` loads neither Keras nor TensorFlow, so
 ``levit-tf --help`` and argument errors stay fast; each public name imports its module on first
-use (``from levit_tf import LevitModel`` loads the models).
+use (``from levit_tf import LevitModel`` loads the models). Once Keras is loaded, our Keras
+classes are registered, so ``import keras, levit_tf; keras.saving.load_model(path)`` works.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from levit_tf import keras_registration
 from levit_tf.lazy import lazy_exports
 
 __version__ = "0.1.0"
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
 
 
 __getattr__, __dir__ = lazy_exports("levit_tf", globals(), _EXPORTS)
+
+# Every levit_tf> Keras class becomes loadable by keras.saving.load_model as soon as Keras
+# is (or gets) imported, without importing Keras here (levit_tf/keras_registration.py).
+keras_registration.install()
 
 
 __all__ = [

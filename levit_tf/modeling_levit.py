@@ -178,6 +178,25 @@ class LevitPreTrainedModel(keras.Model):
             lambda t: float32_logits(t) if keras.backend.is_float_dtype(t.dtype) else t, outputs)
         return outputs if state is None else (outputs, state)
 
+    def export(self, filepath: str | os.PathLike, format: str = "tf_saved_model",
+               verbose: bool | None = None, input_signature: Any = None, **kwargs: Any) -> None:
+        """Keras' ``Model.export`` (``tf_saved_model``, ``litert``, ``onnx``, ``openvino``, ...)
+        of this model's ``call``: input (batch, H, W, 3) float32 ``pixel_values`` from the
+        config unless ``input_signature`` says otherwise, outputs the dict ``call`` returns.
+        Works without a prior call; SavedModel, LiteRT and ONNX outputs are written atomically.
+
+        For quantized, uint8-input or labelled ``.tflite`` files use ``levit_tf.tflite.export``
+        (``levit-tf export-tflite``); for a SavedModel that takes image bytes,
+        ``levit_tf.serving.export_saved_model`` (``levit-tf export-savedmodel``).
+        """
+        from levit_tf.keras_export import export_atomically, pixel_values_signature
+
+        if input_signature is None:
+            input_signature = pixel_values_signature(self.config.image_hw,
+                                                     self.config.num_channels)
+        export_atomically(super().export, filepath, format, verbose=verbose,
+                          input_signature=input_signature, **kwargs)
+
     def get_config(self) -> dict:
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,
                 "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
@@ -250,7 +269,7 @@ class LevitModel(LevitPreTrainedModel):
 
     def __init__(self, config: LevitConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self.build()
+        self.build(pixel_shape(self.config))
 
     def call(self, pixel_values, output_hidden_states: bool = False, training=None):
         last, hidden_states, pooled = self.backbone(pixel_values, training=training)
@@ -278,7 +297,7 @@ class LevitForImageClassification(LevitPreTrainedModel):
                 head = LevitClassificationHead(
                     self.config.num_labels, dtype=self.dtype_policy, name=name)
             setattr(self, name, head)
-        self.build()
+        self.build(pixel_shape(self.config))
 
     def build_heads(self, pooled_shape: tuple) -> None:
         for head in self.heads():
