@@ -19,6 +19,7 @@ import numpy as np
 
 from levit_tf.tflite.calibration import to_input_domain
 from levit_tf.tflite.runtime import TFLiteModel, xnnpack_coverage
+from levit_tf.tflite.verdict import Verdict, judge
 
 __all__ = ["Fidelity", "GpuReport", "TFLiteReport", "build_report", "fidelity", "format_table",
            "gpu_report", "to_input_domain"]
@@ -86,9 +87,12 @@ class TFLiteReport:
     fidelity: Fidelity | None = None
     mismatch: str = ""  # why the file is not an export of the Keras model ("" = it fits)
     gpu: GpuReport | None = None
+    verdict: Verdict | None = None  # pass / fail against the mode's bound (with fidelity)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["verdict"] = None if self.verdict is None else self.verdict.as_dict()
+        return data
 
 
 def fidelity(reference_logits: np.ndarray, logits: np.ndarray) -> Fidelity:
@@ -107,10 +111,12 @@ def fidelity(reference_logits: np.ndarray, logits: np.ndarray) -> Fidelity:
 
 def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None,
                  images: np.ndarray | None = None, threads: tuple[int, ...] = (1, 2),
-                 latency_runs: int = 50, gpu: bool = False) -> TFLiteReport:
-    """Everything measured about one .tflite file; fidelity needs the Keras model and images
-    (normalized, (N, H, W, 3)). ``gpu``: also LiteRT's GPU verdict (on ``images``, else on 4
-    seeded N(0, 1) images)."""
+                 latency_runs: int = 50, gpu: bool = False,
+                 bounds: dict[str, float] | None = None) -> TFLiteReport:
+    """Everything measured about one .tflite file; fidelity and the pass / fail verdict
+    (``verdict.judge``, ``bounds`` overriding the modes' error bounds) need the Keras model and
+    images (normalized, (N, H, W, 3)). ``gpu``: also LiteRT's GPU verdict (on ``images``, else
+    on 4 seeded N(0, 1) images)."""
     path = Path(path)
     coverage = xnnpack_coverage(path)
     model = TFLiteModel(path, num_threads=threads[0])
@@ -127,6 +133,7 @@ def build_report(path: str | os.PathLike, keras_model: keras.Model | None = None
         reference = np.asarray(keras_model.predict(images, batch_size=16, verbose=0)["logits"])
         logits = model(to_input_domain(images, model.input_mode))
         report.fidelity = fidelity(reference, logits)
+        report.verdict = judge(reference, logits, report.quantization, bounds)
     if gpu:
         sample = images[:8] if images is not None and not report.mismatch else (
             np.random.default_rng(0).normal(size=(4, *model.input_shape[1:])).astype(np.float32))
@@ -161,25 +168,34 @@ def model_mismatch(model: TFLiteModel, keras_model: keras.Model) -> str:
 
 
 def format_table(reports: list[TFLiteReport]) -> str:
-    """One row per report: size, latency per thread count, coverage and fidelity."""
+    """One row per report: size, latency per thread count, coverage, fidelity and the verdict
+    (logit error / the mode's bound, PASS or FAIL; a failed row's reasons on the next line)."""
     threads = sorted({t for r in reports for t in r.latency_ms})
     header = (f"{'mode':<10}{'size MB':>8}" + "".join(f"{f'{t}T ms':>9}" for t in threads)
               + f"{'XNNPACK':>9}{'parts':>6}{'top-1':>8}{'max|err|':>10}{'mean|err|':>10}"
-              f"{'cosine':>9}  outside XNNPACK")
+              f"{'cosine':>9}{'error/bound':>17}{'verdict':>8}  outside XNNPACK")
     rows = [header]
     for r in reports:
         if r.mismatch:
             rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}  MISMATCH: {r.mismatch}")
             continue
-        f = r.fidelity
+        f, v = r.fidelity, r.verdict
         fid = (f"{f.top1_agreement:>8.2%}{f.max_abs_error:>10.3g}{f.mean_abs_error:>10.3g}"
                f"{f.cosine_similarity:>9.5f}") if f else f"{'-':>8}{'-':>10}{'-':>10}{'-':>9}"
+        judged = (f"{f'{v.logit_error:.2g} / {v.bound:g}':>17}{'PASS' if v.passed else 'FAIL':>8}"
+                  if v else f"{'-':>17}{'-':>8}")
         outside = ", ".join(f"{k} x{v}" for k, v in sorted(r.builtin_ops.items())) or "none"
         rows.append(f"{r.quantization:<10}{r.size_mb:>8.1f}"
                     + "".join(f"{r.latency_ms.get(t, float('nan')):>9.2f}" for t in threads)
-                    + f"{r.xnnpack_fraction:>9.1%}{r.partitions:>6}{fid}  {outside}")
+                    + f"{r.xnnpack_fraction:>9.1%}{r.partitions:>6}{fid}{judged}  {outside}")
+        if v is not None and not v.passed:
+            rows.append(f"  {Path(r.path).name}: {v.summary()}")
         if r.gpu is not None:
             rows.append("  " + format_gpu(r.gpu))
+    if any(r.verdict is not None for r in reports):
+        rows.append("error = RMS(tflite - keras logits) / std(keras logits); PASS: error within "
+                    "the mode's bound and top-1 kept on every decisive image (levit-tf verify "
+                    "--help)")
     if any(r.quantization not in ("float32", "float16") for r in reports):
         # int8 speed depends on the CPU's int8 dot-product instructions: name them
         from levit_tf.cpu_features import int8_capability
