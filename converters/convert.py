@@ -353,15 +353,40 @@ def resize_checkpoint_biases(canonical: CanonicalState, source: LevitConfig, tar
     return out
 
 
+def _stored_class(path: Path) -> str:
+    """The top-level class a .keras file names (``levit_tf>LevitModel``), or "" if unreadable."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        return str(config.get("registered_name") or config.get("class_name") or "")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return ""
+
+
 def _load_keras(path: Path, model_class: type[LevitPreTrainedModel] | None):
     import keras
+
+    from levit_tf import __version__
 
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
     try:
         model = keras.saving.load_model(path)
     except Exception as err:  # zip / JSON / deserialization errors of many kinds
-        raise ConversionError(f"{path}: not a loadable .keras LeViT model ({err})") from None
+        unknown = re.search(r"Could not locate class '([^']+)'", str(err))
+        if unknown:  # Keras appends the whole config: name the class instead
+            stored = _stored_class(path) or "?"
+            raise ConversionError(
+                f"{path}: class {unknown.group(1)!r} (in a {stored} model) is not one levit-tf "
+                f"{__version__} knows: a file from a newer levit-tf, or another library's"
+                ) from None
+        text = str(err).strip()
+        cause = text.rpartition("Exception encountered:")[2].strip()  # Keras' wrapped cause
+        reason = cause.splitlines()[0] if cause else type(err).__name__
+        raise ConversionError(f"{path}: not a loadable .keras LeViT model ({reason[:300]})"
+                              ) from None
     wanted = model_class or LevitPreTrainedModel
     if not isinstance(model, wanted):
         raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")

@@ -204,6 +204,12 @@ class LevitPreTrainedModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict) -> LevitPreTrainedModel:
         config = dict(config)
+        unknown = sorted(set(config) - {"config", "name", "trainable", "dtype"})
+        if unknown:  # a layout this version does not know: say so, not "unexpected keyword"
+            from levit_tf import __version__
+
+            raise ValueError(f"{cls.__name__}: keys {unknown} are not in the layout levit-tf "
+                             f"{__version__} reads (a file from a newer levit-tf?)")
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
