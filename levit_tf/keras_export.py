@@ -1,11 +1,11 @@
-"""Keras' own ``model.export(path, format=...)`` on LeViT models: the input signature and an
-atomic write.
+"""Keras' own ``model.export(path, format=...)`` on LeViT models: the input signature, the
+formats each backend can write, and an atomic write.
 
 Keras exports a subclassed model from the input shapes its first call recorded; a LeViT model
 knows its input from its config, (batch, H, W, 3) float32 ``pixel_values``, so it exports right
-after construction, ``from_pretrained`` or ``load_model``. Single-file formats (``litert``,
-``onnx``) and the ``tf_saved_model`` folder are written beside the target and renamed into
-place, so a failed export leaves nothing behind.
+after construction, ``from_pretrained`` or ``load_model``. Every format is written beside the
+target and renamed into place (OpenVINO's .xml and its .bin together), so a failed export leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -21,10 +21,19 @@ import keras
 
 from levit_tf.files import publish_mode
 
-#: Formats written as one file / as one folder (staged, then renamed into place). Other
-#: formats (``openvino`` writes an .xml and a .bin) go straight to Keras.
-SINGLE_FILE_FORMATS = ("litert", "onnx")
-FOLDER_FORMATS = ("tf_saved_model",)
+#: What Keras' exporters write for a LeViT model on each backend (tests/models/
+#: test_keras_export.py checks each one and each refusal). On JAX, Keras' LiteRT and ONNX
+#: exporters need TensorFlow's or other packages' converters and its OpenVINO export meets an
+#: XlaCallModule op OpenVINO cannot convert; on PyTorch, torch.export and the ONNX / OpenVINO
+#: tracers fail on the model's dict outputs and ops.
+BACKEND_FORMATS: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("tf_saved_model", "litert", "onnx", "openvino"),
+    "jax": ("tf_saved_model",),
+    "torch": (),
+}
+#: The formats handled here; others (Keras' ``torch``, unknown names) go to Keras as they are.
+KERAS_FORMATS = BACKEND_FORMATS["tensorflow"]
+SUFFIXES = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 
 
 def pixel_values_signature(image_hw: tuple[int, int], channels: int = 3) -> list[Any]:
@@ -33,49 +42,60 @@ def pixel_values_signature(image_hw: tuple[int, int], channels: int = 3) -> list
                             name="pixel_values")]
 
 
-def _staging_path(target: Path, folder: bool) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if folder:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        staging.rmdir()  # Keras creates the folder itself
-        return staging
-    handle, name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix,
-                                    dir=target.parent)
-    os.close(handle)
-    return Path(name)
+def check_format(format: str, backend: str | None = None) -> None:
+    """ValueError (one line) when ``backend`` (default: Keras' current one) cannot export a
+    LeViT model as ``format``; formats Keras does not know are left to Keras' own message."""
+    backend = backend or keras.backend.backend()
+    if format not in KERAS_FORMATS or format in BACKEND_FORMATS.get(backend, ()):
+        return
+    usable = BACKEND_FORMATS.get(backend, ())
+    there = f"only {', '.join(map(repr, usable))} works there" if usable else "none works there"
+    raise ValueError(
+        f"format={format!r} does not export a LeViT model on the {backend} backend ({there}); "
+        f"load the model under KERAS_BACKEND=tensorflow, which exports "
+        f"{', '.join(map(repr, KERAS_FORMATS))}")
+
+
+def _produced(path: Path, format: str) -> list[Path]:
+    """The files Keras writes for ``path`` (OpenVINO: the .xml and its .bin)."""
+    return [path, path.with_suffix(".bin")] if format == "openvino" else [path]
 
 
 def export_atomically(export: Callable[..., Any], filepath: str | os.PathLike, format: str,
                       verbose: bool | None = None, **kwargs: Any) -> None:
-    """Runs ``export(path, format=format, **kwargs)`` (Keras' ``Model.export``) on a staging
-    path beside ``filepath``, then publishes it there (umask modes, rename). A SavedModel target
-    must be a new or empty folder: FileExistsError otherwise, before any work."""
-    target = Path(filepath)
-    folder = format in FOLDER_FORMATS
-    if format not in SINGLE_FILE_FORMATS and not folder:
+    """Runs ``export(path, format=format, **kwargs)`` (Keras' ``Model.export``) into a staging
+    folder beside ``filepath``, then publishes the result there (umask modes, rename). A
+    SavedModel target must be a new or empty folder, a file target not a folder, with the
+    format's suffix: ValueError / FileExistsError before any work."""
+    check_format(format)
+    if format not in KERAS_FORMATS:  # Keras' own "Unrecognized format" message
         export(filepath, format=format, verbose=verbose, **kwargs)
         return
+    target = Path(filepath)
+    folder = format == "tf_saved_model"
     if folder and target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"{target} exists and is not an empty folder")
-    if format == "litert" and target.suffix != ".tflite":
-        raise ValueError(f"{target}: a LiteRT export's file name must end in .tflite")
+    suffix = SUFFIXES.get(format)
+    if suffix and target.suffix != suffix:
+        raise ValueError(f"{target}: a {format} export's file name must end in {suffix}")
     if not folder and target.is_dir():
         raise IsADirectoryError(f"{target} is a folder, expected a file name")
-    staging = _staging_path(target, folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        export(str(staging), format=format, verbose=False, **kwargs)
-        publish_mode(staging)
+        staged = staging / target.name
+        export(str(staged), format=format, verbose=False, **kwargs)
+        for produced in _produced(staged, format):
+            publish_mode(produced)
         if folder and target.exists():
             target.rmdir()
-        os.replace(staging, target)
+        for produced in _produced(staged, format):
+            os.replace(produced, target.parent / produced.name)
         if verbose is not False:  # Keras' line, naming the published path
             print(f"Saved artifact at '{target}'.")
     finally:
-        if staging.is_dir():
-            shutil.rmtree(staging)
-        elif staging.exists():
-            staging.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["FOLDER_FORMATS", "SINGLE_FILE_FORMATS", "export_atomically",
+__all__ = ["BACKEND_FORMATS", "KERAS_FORMATS", "check_format", "export_atomically",
            "pixel_values_signature"]

@@ -180,10 +180,11 @@ class LevitPreTrainedModel(keras.Model):
 
     def export(self, filepath: str | os.PathLike, format: str = "tf_saved_model",
                verbose: bool | None = None, input_signature: Any = None, **kwargs: Any) -> None:
-        """Keras' ``Model.export`` (``tf_saved_model``, ``litert``, ``onnx``, ``openvino``, ...)
-        of this model's ``call``: input (batch, H, W, 3) float32 ``pixel_values`` from the
-        config unless ``input_signature`` says otherwise, outputs the dict ``call`` returns.
-        Works without a prior call; SavedModel, LiteRT and ONNX outputs are written atomically.
+        """Keras' ``Model.export`` (``tf_saved_model``, ``litert``, ``onnx``, ``openvino``) of
+        this model's ``call``: input (batch, H, W, 3) float32 ``pixel_values`` from the config
+        unless ``input_signature`` says otherwise, outputs the dict ``call`` returns. Works
+        without a prior call; written atomically. On the JAX backend only ``tf_saved_model``
+        works, on PyTorch none: a one-line ValueError says so (``keras_export.BACKEND_FORMATS``).
 
         For quantized, uint8-input or labelled ``.tflite`` files use ``levit_tf.tflite.export``
         (``levit-tf export-tflite``); for a SavedModel that takes image bytes,
