@@ -40,15 +40,15 @@ peers: .venv-peers/bin/python
 
 bench: venv peers
 	$(PIP_INSTALL) -e ".[test,bench]"
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python -m benchmarks.speed
 
 # Where the time goes and what no graph change can beat: the training step by op category
 # (TF profiler vs torch.profiler) and the matmul-only TFLite skeleton (~10 min).
 floors: venv peers
 	$(PIP_INSTALL) -e ".[test,bench]"
 	for preset in levit-128S levit-256; do \
-		$(BIN)/python benchmarks/profile_training.py --preset $$preset || exit 1; \
-		$(BIN)/python benchmarks/matmul_floor.py --preset $$preset --modes float32 dynamic \
+		$(BIN)/python -m benchmarks.profile_training --preset $$preset || exit 1; \
+		$(BIN)/python -m benchmarks.matmul_floor --preset $$preset --modes float32 dynamic \
 			|| exit 1; \
 	done
 

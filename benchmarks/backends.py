@@ -1,6 +1,6 @@
 """LeViT-128S on each Keras backend vs plain PyTorch eager, same weights, measured in one run.
 
-    python benchmarks/backends.py [--preset levit-128S] [--batch 32] [--runs 5]
+    python -m benchmarks.backends [--preset levit-128S] [--batch 32] [--runs 5]
                                   [--out benchmarks/results]
 
 One process per runtime (a Keras backend is fixed at import): TensorFlow with XLA
@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # tests.support: the randomized PyTorch reference (test-only)
 RUNTIMES = ("tensorflow", "jax", "torch", "pytorch-eager")
 LABELS = {"tensorflow": "Keras/TF (XLA)", "jax": "Keras/JAX (jit)",
           "torch": "Keras/torch backend", "pytorch-eager": "PyTorch eager (HF)"}
@@ -33,7 +31,7 @@ LABELS = {"tensorflow": "Keras/TF (XLA)", "jax": "Keras/JAX (jit)",
 
 def median_seconds(step, warmup: int, runs: int) -> float:
     """Median wall time of ``step()`` in seconds after ``warmup`` untimed calls."""
-    from benchmarks.speed import median_ms
+    from benchmarks.timing import median_ms
 
     return median_ms(step, warmup, runs) / 1000
 
@@ -72,7 +70,7 @@ def measure_pytorch(checkpoint: str, batch: int, warmup: int, runs: int) -> dict
     """The same numbers for the HF PyTorch model, eager."""
     import torch
 
-    from tests.support.torch_compat import make_torchvision_importable
+    from levit_tf.testing.torch_compat import make_torchvision_importable
 
     make_torchvision_importable()  # transformers imports torchvision when present
     import transformers
@@ -118,9 +116,10 @@ def run_child(runtime: str, checkpoint: str, args: argparse.Namespace) -> dict[s
     if runtime != "pytorch-eager":
         env["KERAS_BACKEND"] = runtime
     done = subprocess.run(
-        [sys.executable, __file__, "--child", runtime, "--checkpoint", checkpoint,
-         "--batch", str(args.batch), "--warmup", str(args.warmup), "--runs", str(args.runs)],
-        env=env, capture_output=True, text=True)
+        [sys.executable, "-m", "benchmarks.backends", "--child", runtime, "--checkpoint",
+         checkpoint, "--batch", str(args.batch), "--warmup", str(args.warmup), "--runs",
+         str(args.runs)],
+        env=env, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise RuntimeError(f"{runtime} failed:\n{done.stderr[-3000:]}")
@@ -156,7 +155,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.checkpoint, args.batch, args.warmup, args.runs)
         return
-    from tests.support.torch_reference import hf_model
+    from levit_tf.testing.torch_reference import hf_model
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,7 @@ scikit-image's photos downsized to ImageNet-like sizes (long side 500), written 
 The model is ``--preset`` at random init (the speed does not depend on the weights), or
 ``--model DIR``, a SavedModel from ``levit-tf export-savedmodel``.
 
-    python benchmarks/beam_throughput.py [--images 1000] [--workers 2] [--preset levit-128S]
+    python -m benchmarks.beam_throughput [--images 1000] [--workers 2] [--preset levit-128S]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def export(preset: str, directory: Path) -> Path:
     import keras
 
     from levit_tf import LevitConfig, LevitForImageClassification
-    from levit_tf.serving import export_saved_model
+    from levit_tf.export.saved_model import export_saved_model
 
     keras.utils.set_random_seed(0)
     config = LevitConfig.from_preset(preset, id2label={i: f"class{i}" for i in range(1000)})

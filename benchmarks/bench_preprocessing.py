@@ -20,7 +20,7 @@ table: a first tf.data pass (tracing, one XLA compilation per shape bucket; once
 process) and making each pass' iterator (instantiating the map function, ~0.1-0.3 s; once
 per epoch, which for a real eval set is tens of thousands of images).
 
-    python benchmarks/bench_preprocessing.py [--repeats 4] [--rounds 3] [--size-mix both]
+    python -m benchmarks.bench_preprocessing [--repeats 4] [--rounds 3] [--size-mix both]
 """
 
 from __future__ import annotations

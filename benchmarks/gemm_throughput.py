@@ -1,6 +1,6 @@
 """Can int8 be faster than float32 here? XNNPACK GEMM throughput at LeViT's own layer shapes.
 
-    python benchmarks/gemm_throughput.py [--preset levit-128S] [--threads 1]
+    python -m benchmarks.gemm_throughput [--preset levit-128S] [--threads 1]
 
 Exports the folded model once to read the shape (tokens M, in K, out N) of every
 FULLY_CONNECTED op, then, per distinct shape, times a TFLite graph of ``--chain`` such layers
@@ -124,7 +124,7 @@ def main() -> None:
         per_layer[shape] = {mode: best_ms(chain_model(m, k, n, args.chain, mode), args.threads)
                             / args.chain for mode in MODES}
 
-    from levit_tf.cpu_features import int8_capability
+    from levit_tf.utils.cpu_features import int8_capability
 
     print(f"\nCPU: {int8_capability()}")
     print(f"\n{args.preset}: XNNPACK FULLY_CONNECTED, {args.threads} thread(s), "

@@ -1,6 +1,6 @@
 """What the float attention core costs the default int8 graph, at 1 and 2 threads.
 
-    python benchmarks/int8_attention_core.py [--preset levit-128S] [--rounds 60] [--runs 15]
+    python -m benchmarks.int8_attention_core [--preset levit-128S] [--rounds 60] [--runs 15]
         [--work DIR] [--out benchmarks/results]
 
 The default int8 export keeps each attention's core (QK^T, the bias SUB, softmax, AV and the
@@ -32,13 +32,15 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # speed, thread_scaling
 
-import speed
-import thread_scaling
 from keras import ops
 
-from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
+from benchmarks import speed, thread_scaling
+from levit_tf.models.levit.inference import (
+    FoldedAttention,
+    LevitForInference,
+    optimize_for_inference,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: mode -> (the full graph it is compared with, speed.export_tflite's name of its export)
@@ -134,8 +136,8 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
+    from levit_tf.utils.files import atomic_write_text
 
     thread_scaling.writable_out(args.out, "int8_attention_core")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """Does quantization-aware distillation make the default int8 export agree with float?
 
-    python benchmarks/int8_distillation.py [--work /tmp/int8-fidelity] [--steps 300 600]
+    python -m benchmarks.int8_distillation [--work /tmp/int8-fidelity] [--steps 300 600]
         [--fresh-crops 1500 --learning-rate 3e-5]
 
 The task and the fine-tuned LeViT-128S are ``int8_fidelity.py``'s (cached in ``--work``). The
@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent))
-import int8_fidelity
+from benchmarks import int8_fidelity
 
 
 class Int8Simulation:
@@ -68,8 +66,8 @@ def simulated_logits(model, pixel_values: tf.Tensor, sim: Int8Simulation) -> tf.
     it: (B, H, W, 3) -> (B, num_labels)."""
     from keras import ops
 
-    from levit_tf.inference import FoldedMLP
-    from levit_tf.layers import key_softmax
+    from levit_tf.models.levit.inference import FoldedMLP
+    from levit_tf.models.levit.layers import key_softmax
 
     x = sim.activation(pixel_values, "input")
     for i, (pad, conv) in enumerate(zip(model.stem_pads, model.stem_convs, strict=True)):
@@ -161,10 +159,10 @@ def main() -> None:
     best = int8_fidelity.finetune(data, args.work / "run", args.epochs)
 
     from levit_tf.converters import load_pretrained
-    from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.inference import optimize_for_inference
+    from levit_tf.models.levit.inference import optimize_for_inference
     from levit_tf.tflite import export
     from levit_tf.tflite.calibration import calibration_images, normalized_images
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
 
     model = load_pretrained(str(best))
     teacher = optimize_for_inference(model)

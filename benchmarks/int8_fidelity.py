@@ -1,6 +1,6 @@
 """Int8 fidelity on a real-photo task: top-1 agreement of each quantized export with Keras.
 
-    python benchmarks/int8_fidelity.py [--work /tmp/int8-fidelity] [--epochs 30] [--out DIR]
+    python -m benchmarks.int8_fidelity [--work /tmp/int8-fidelity] [--epochs 30] [--out DIR]
 
 The task ("which of 12 photos does this crop come from") is built from the photos that ship
 in scikit-image and scikit-learn. Training crops come from the left 70% of each photo and
@@ -175,7 +175,7 @@ def main() -> None:
     model = load_pretrained(str(best))
     images, labels, classes = heldout(data)
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0)["logits"])
-    from levit_tf.cpu_features import cpu_model, int8_capability
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
 
     lines = [f"CPU: {cpu_model()}, {int8_capability()}",
              f"held-out: {len(images)} crops of {len(classes)} photos, Keras accuracy "

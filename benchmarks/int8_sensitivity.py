@@ -1,6 +1,6 @@
 """What loses int8 fidelity, measured: each quantization choice on the real-photo task.
 
-    python benchmarks/int8_sensitivity.py [--work /tmp/int8-fidelity] [--out DIR]
+    python -m benchmarks.int8_sensitivity [--work /tmp/int8-fidelity] [--out DIR]
 
 Uses the fine-tuned LeViT-128S, the crops and the calibration rule of ``int8_fidelity.py``
 (built there when missing). The converter calibrates once; TFLite's own quantizer (the one
@@ -64,13 +64,15 @@ def int8_converter(model, calibration: np.ndarray):
     1), calibrating on ``calibration`` (N, H, W, 3) normalized images; valid inside the block."""
     import tensorflow as tf
 
+    from levit_tf.export.saved_model import serving_archive
     from levit_tf.tflite import exporter
     from levit_tf.tflite.calibration import representative_dataset
     from levit_tf.tflite.quantization import Quantization, configure
 
     folded = exporter._inference_model(model, "normalized")
     with tempfile.TemporaryDirectory() as saved_model:
-        exporter._write_saved_model(folded, saved_model, 1)
+        serving_archive(folded, batch_size=1, probabilities=False,
+                        images=False).write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [exporter.SIGNATURE])
         configure(converter, Quantization.INT8,
                   representative_dataset([image[None] for image in calibration]))
@@ -128,7 +130,7 @@ def with_ranges(calibrated: bytes, ranges: dict[str, tuple[float, float]]) -> by
 def activations(calibrated: bytes, images: np.ndarray) -> dict[str, np.ndarray]:
     """Every op output of the float graph on ``images`` (N, H, W, 3), and the graph input, by
     tensor name: (N, *shape) each."""
-    from levit_tf.tflite.arm.op_replay import expose_all
+    from levit_tf.tflite.devices.arm.op_replay import expose_all
     from levit_tf.tflite.runtime import new_interpreter
 
     with tempfile.TemporaryDirectory() as folder:
@@ -392,10 +394,10 @@ def main() -> None:
     best = finetune(data, args.work / "run", args.epochs)
 
     from levit_tf.converters import load_pretrained
-    from levit_tf.cpu_features import cpu_model, int8_capability
     from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
     from levit_tf.tflite.calibration import calibration_images, to_input_domain
     from levit_tf.tflite.exporter import _op_names
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
 
     model = load_pretrained(str(best))
     images, _, classes = heldout(data)

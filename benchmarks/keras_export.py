@@ -1,6 +1,6 @@
 """Keras' own ``model.export`` formats beside ``levit-tf export-tflite``, measured in one run.
 
-    python benchmarks/keras_export.py [--preset levit-128S] [--runs 50] [--out DIR]
+    python -m benchmarks.keras_export [--preset levit-128S] [--runs 50] [--out DIR]
 
 One LeViT (random weights at every BN, so nothing can be pruned) is exported with Keras'
 ``model.export`` as tf_saved_model, litert, onnx and openvino, and with ``levit_tf.tflite.export``
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # tests.support: randomized weights (test-only helper)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -75,13 +72,13 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import numpy as np
-    from speed import median_ms
     from tqdm import tqdm
 
+    from benchmarks.timing import median_ms
     from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-    from levit_tf.cpu_features import cpu_flags, cpu_model, int8_capability
+    from levit_tf.testing.models import randomize
     from levit_tf.tflite import export
-    from tests.support.models import randomize
+    from levit_tf.utils.cpu_features import cpu_flags, cpu_model, int8_capability
 
     model = randomize(LevitForImageClassificationWithTeacher(LevitConfig.from_preset(
         args.preset)), seed=0)

@@ -1,6 +1,6 @@
 """How close can a TFLite LeViT get to a latency goal? The matmul-only floor.
 
-    python benchmarks/matmul_floor.py [--preset levit-128S] [--modes float32 dynamic]
+    python -m benchmarks.matmul_floor [--preset levit-128S] [--modes float32 dynamic]
 
 Exports, from the same randomized weights, in each of ``--modes``:
 
@@ -24,19 +24,16 @@ import argparse
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.support (test-only helpers)
 
 from keras import ops
 from tqdm import tqdm
 
-from levit_tf import inference
+from levit_tf.models.levit import inference
 from levit_tf.tflite import TFLiteModel, export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +72,7 @@ def prepare(work: Path, preset: str, modes: list[str]) -> dict[str, Path]:
     import torch
 
     from levit_tf.converters import load_pretrained
-    from tests.support.torch_reference import timm_model
+    from levit_tf.testing.torch_reference import timm_model
 
     timm = timm_model(preset, seed=0)  # every weight and BN statistic randomized
     torch.save(timm.state_dict(), work / "timm_state.pt")

@@ -1,6 +1,6 @@
 """Parity and conversion-time table: every variant x checkpoint layout, randomized weights.
 
-    python benchmarks/parity_report.py [--json out.json]
+    python -m benchmarks.parity_report [--json out.json]
 
 For each of the five LeViT variants it builds randomized PyTorch references (HF transformers,
 timm ``levit_*`` and ``levit_conv_*``, and a facebookresearch-layout ``.pth``), saves each as
@@ -14,23 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.support (test-only helpers)
 
 import numpy as np
 import safetensors.torch
 import torch
 from tqdm import tqdm
 
-from levit_tf.configuration_levit import PRESETS
 from levit_tf.converters import load_pretrained
-from tests.support.torch_reference import (
+from levit_tf.models.levit.configuration_levit import PRESETS
+from levit_tf.testing.torch_reference import (
     hf_model,
     nhwc,
     relative_error,

@@ -1,6 +1,6 @@
 """Where the TFLite time goes: cumulative latency of the folded graph cut after each block.
 
-    python benchmarks/profile_blocks.py [--preset levit-128S] [--threads 1] [--mode float32]
+    python -m benchmarks.profile_blocks [--preset levit-128S] [--threads 1] [--mode float32]
 
 The Python LiteRT interpreter has no op profiler, so this profiles by construction: it exports
 the folded model truncated after the stem and after every block (same weights, same XNNPACK
@@ -23,7 +23,11 @@ from keras import ops
 from tqdm import tqdm
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from levit_tf.inference import FoldedAttention, LevitForInference, optimize_for_inference
+from levit_tf.models.levit.inference import (
+    FoldedAttention,
+    LevitForInference,
+    optimize_for_inference,
+)
 from levit_tf.tflite import TFLiteModel
 
 

@@ -1,6 +1,6 @@
 """Where a training step's time goes, Keras against PyTorch eager, by op category.
 
-    python benchmarks/profile_training.py [--preset levit-128S] [--batch 32] [--threads 2]
+    python -m benchmarks.profile_training [--preset levit-128S] [--batch 32] [--threads 2]
 
 Each runtime runs in its own process with its threads pinned: Keras on TF's default kernels,
 Keras on TF's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=1``), and PyTorch eager (HF
@@ -27,7 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from speed import keras_train_step, median_ms  # sibling script: python puts benchmarks/ on sys.path
+from benchmarks.speed import keras_train_step
+from benchmarks.timing import median_ms
 
 CATEGORIES = ("matmul / conv", "batch norm", "softmax", "elementwise", "data movement",
               "optimizer", "other")
@@ -109,7 +110,7 @@ def worker_torch(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     import transformers
 
-    from tests.support.torch_reference import hf_config
+    from levit_tf.testing.torch_reference import hf_config
 
     config = hf_config(args.preset)
     model = transformers.LevitForImageClassification(config).train()
@@ -139,10 +140,12 @@ WORKERS = {"keras": worker_keras, "torch": worker_torch}
 def run_worker(family: str, onednn: bool, args: argparse.Namespace) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": str(args.threads),
            "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"}
-    command = [sys.executable, __file__, "--worker", family, "--preset", args.preset,
-               "--batch", str(args.batch), "--threads", str(args.threads),
-               "--runs", str(args.runs), "--profile-steps", str(args.profile_steps)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    command = [sys.executable, "-m", "benchmarks.profile_training", "--worker", family,
+               "--preset", args.preset, "--batch", str(args.batch), "--threads",
+               str(args.threads), "--runs", str(args.runs), "--profile-steps",
+               str(args.profile_steps)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600,
+                            cwd=Path(__file__).resolve().parents[1])
     if result.returncode:
         raise RuntimeError(f"{family} worker failed:\n{result.stderr[-3000:]}")
     rows = [json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("ROW ")]

@@ -16,8 +16,8 @@ plus the float32 TFLite latency (XNNPACK, 1 thread, batch 1) at each size next t
 stage's token count. It prints a markdown table, writes it to ``benchmarks/results/
 resolution.txt`` and plots it to ``resolution.png``; the trained model goes to ``--save``.
 
-    python benchmarks/resolution_report.py                 # train at 224, evaluate at 160, 288
-    python benchmarks/resolution_report.py --model out/levit-digits-224.keras
+    python -m benchmarks.resolution_report                 # train at 224, evaluate at 160, 288
+    python -m benchmarks.resolution_report --model out/levit-digits-224.keras
 
 Model: LeViT with hidden sizes 64/128/192, 2/4/6 heads, one block per stage, key dim 16
 (0.9M parameters; LeViT-128S's stem and block structure, narrower and shallower) so that
@@ -72,10 +72,10 @@ import tensorflow as tf
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.data.pipeline import TrainAugment, eval_config, train_transform
-from levit_tf.resolution import attention_layers, change_resolution
+from levit_tf.models.levit.losses import SparseCrossEntropy
+from levit_tf.models.levit.resolution import attention_layers, change_resolution
 from levit_tf.tflite import TFLiteModel, export
 from levit_tf.training.digits import load_digits_split, preprocess_digits
-from levit_tf.training.losses import SparseCrossEntropy
 from levit_tf.training.optimizers import NO_DECAY_NAMES, no_weight_decay, warmup_cosine
 from levit_tf.training.splits import stratified_split
 

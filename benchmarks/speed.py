@@ -1,6 +1,6 @@
 """CPU speed of levit-tf against PyTorch, ONNX Runtime and litert-torch, measured in one run.
 
-    python benchmarks/speed.py [--presets levit-128S levit-256] [--out benchmarks/results]
+    python -m benchmarks.speed [--presets levit-128S levit-256] [--out benchmarks/results]
 
 For each preset every runtime gets the same randomized weights (every BN gamma non-zero, so no
 converter can prune a branch). Each (runtime family, thread count) runs in its own process with
@@ -21,35 +21,16 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.timing import emit, median_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # tests.support: the randomized PyTorch references (test-only)
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 GFLOP_PER_IMAGE = {"levit-128S": 0.61, "levit-256": 2.24}  # 2 x MACs (paper: 305M, 1120M)
 PEAK_GFLOPS_PER_CORE = 0.61 / 5e-3  # the issue's floor: LeViT-128S at ~5 ms on one core
 TIMM_NAMES = {"levit-128S": "levit_128s", "levit-256": "levit_256"}
 PEERS = ("torch-hf eager", "torch-timm eager", "onnxruntime", "litert-torch tflite")
-
-
-# ------------------------------------------------------------------------------- timing helpers
-def median_ms(run, warmup: int, runs: int) -> float:
-    import numpy as np
-
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
-
-
-def emit(**row) -> None:
-    print("ROW " + json.dumps(row), flush=True)
 
 
 # ------------------------------------------------------------------------------- workers
@@ -61,7 +42,7 @@ def worker_tensorflow(work: Path, preset: str, threads: int, runs: int) -> None:
     import keras
     import numpy as np
 
-    from levit_tf.inference import optimize_for_inference
+    from levit_tf.models.levit.inference import optimize_for_inference
 
     model = keras.saving.load_model(work / "model.keras")
     folded = optimize_for_inference(model)
@@ -152,7 +133,7 @@ def worker_torch(work: Path, preset: str, threads: int, runs: int) -> None:
     torch.set_num_threads(threads)
     import transformers
 
-    from tests.support.torch_reference import randomize_, timm_model
+    from levit_tf.testing.torch_reference import randomize_, timm_model
 
     hf = transformers.LevitForImageClassificationWithTeacher.from_pretrained(work / "hf")
     hf.eval()
@@ -222,7 +203,7 @@ def reference_models(work: Path, preset: str):
     import torch
 
     from levit_tf.converters import load_pretrained
-    from tests.support.torch_reference import timm_model
+    from levit_tf.testing.torch_reference import timm_model
 
     timm = timm_model(preset, seed=0)
     torch.save(timm.state_dict(), work / "timm_state.pt")
@@ -275,8 +256,8 @@ def export_litert_torch(work: Path, preset: str, batch: int = 1) -> Path:
 
 def prepare(work: Path, preset: str, progress) -> None:
     """Randomized weights in every format the runtimes need."""
-    from levit_tf.serving import export_saved_model
-    from tests.support.torch_reference import hf_model
+    from levit_tf.export.saved_model import export_saved_model
+    from levit_tf.testing.torch_reference import hf_model
 
     model, timm = reference_models(work, preset)
     hf_model(preset, seed=0).save_pretrained(work / "hf")
@@ -306,9 +287,9 @@ def worker_env(threads: int, onednn: bool = False) -> dict[str, str]:
 def run_worker(family: str, work: Path, preset: str, threads: int, runs: int) -> list[dict]:
     env = worker_env(threads, onednn=family == "tensorflow-onednn")
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", family, "--work", str(work), "--presets", preset,
-         "--threads", str(threads), "--runs", str(runs)],
-        capture_output=True, text=True, env=env, timeout=1800)
+        [sys.executable, "-m", "benchmarks.speed", "--worker", family, "--work", str(work),
+         "--presets", preset, "--threads", str(threads), "--runs", str(runs)],
+        capture_output=True, text=True, env=env, timeout=1800, cwd=ROOT)
     if result.returncode:
         raise RuntimeError(f"{family} worker failed:\n{result.stderr[-3000:]}")
     return [json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("ROW ")]
@@ -422,7 +403,7 @@ def main() -> None:
             for row in run_worker(family, works[preset], preset, threads, args.runs):
                 rows.append({**row, "preset": preset})
             bar.update()
-    from levit_tf.cpu_features import int8_capability
+    from levit_tf.utils.cpu_features import int8_capability
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{int8_capability()}, "

@@ -1,6 +1,6 @@
 """1 -> 2 thread scaling of batch-1 latency, every runtime timed in the same interleaved rounds.
 
-    python benchmarks/thread_scaling.py [--preset levit-128S] [--rounds 200] [--runs 20]
+    python -m benchmarks.thread_scaling [--preset levit-128S] [--rounds 200] [--runs 20]
         [--work DIR] [--out benchmarks/results]
 
 speed.py times each (runtime, threads) in its own process, one after the other, so on a shared
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import speed
+from benchmarks import speed
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = {"levit-tf float32": "float32", "levit-tf dynamic": "dynamic", "levit-tf int8": "int8",
@@ -130,10 +130,11 @@ class Worker:
         self.key = key
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, "--model", str(path), "--threads",
-             str(key[1]), "--warmup", str(warmup), "--cpu-options", json.dumps(cpu_options or {})],
+            [sys.executable, "-m", "benchmarks.thread_scaling", "--serve", kind, "--model",
+             str(path), "--threads", str(key[1]), "--warmup", str(warmup), "--cpu-options",
+             json.dumps(cpu_options or {})],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-            env=speed.worker_env(key[1]))
+            env=speed.worker_env(key[1]), cwd=ROOT)
         self.info: dict = {}
 
     def read(self):
@@ -302,7 +303,7 @@ def plot(measurement: Measurement, reference: str, peers: Sequence[str], path: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from levit_tf.files import atomic_path
+    from levit_tf.utils.files import atomic_path
 
     medians = round_medians(measurement.times)
     summary = summarize(measurement.times, reference, peers)
@@ -379,7 +380,7 @@ def prepare(work: Path, preset: str, modes: Sequence[str],
 # ------------------------------------------------------------------------------- main
 def writable_out(out: Path, script: str) -> None:
     """Creates the ``--out`` folder if needed; one line and exit 1 when it cannot be written."""
-    from levit_tf.files import check_writable_dir
+    from levit_tf.utils.files import check_writable_dir
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -418,8 +419,8 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
+    from levit_tf.utils.files import atomic_write_text
 
     writable_out(args.out, "thread_scaling")
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, {int8_capability()}, "

@@ -1,6 +1,6 @@
 """Train LeViT-128S from scratch on scikit-learn's digits with ``model.fit``; print a table.
 
-    python benchmarks/train_digits.py out/levit-128S-digits.keras
+    python -m benchmarks.train_digits out/levit-128S-digits.keras
 
 writes the trained model (the last epoch's, without optimizer state) to that path, its CSV
 log and training-curve PNG beside it (``.csv``, ``.png``), and keeps the run directory

@@ -1,7 +1,7 @@
 """Whether LiteRT's CPU options move LeViT's latency: XNNPACK's delegate flags and YNNPACK, every
 (mode, option) timed in the same interleaved rounds.
 
-    python benchmarks/xnnpack_options.py [--preset levit-128S] [--rounds 40] [--runs 20]
+    python -m benchmarks.xnnpack_options [--preset levit-128S] [--rounds 40] [--runs 20]
         [--threads 1 2] [--work DIR] [--out benchmarks/results]
 
 LiteRT 2's ``CpuOptions`` take ``xnnpack_flags`` (the XNNPACK delegate's flags; LiteRT picks
@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import thread_scaling
-from thread_scaling import Key, positive, round_medians, spread
+from benchmarks import thread_scaling
+from benchmarks.thread_scaling import Key, positive, round_medians, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 QS8, QU8 = 0x1, 0x2  # TFLITE_XNNPACK_DELEGATE_FLAG_* (tensorflow/lite/delegates/xnnpack)
@@ -131,8 +131,8 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from levit_tf.cpu_features import cpu_model, int8_capability
-    from levit_tf.files import atomic_write_text
+    from levit_tf.utils.cpu_features import cpu_model, int8_capability
+    from levit_tf.utils.files import atomic_write_text
 
     thread_scaling.writable_out(args.out, "xnnpack_options")
     import ai_edge_litert

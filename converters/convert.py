@@ -18,22 +18,21 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from levit_tf.attention_bias import attention_bias_index, resize_bias_table
-from levit_tf.configuration_levit import LevitConfig
 from levit_tf.converters.checkpoint_io import StateDict, read_state_dict
 from levit_tf.converters.errors import ConversionError, format_key_report
 from levit_tf.converters.infer_config import infer_config
 from levit_tf.converters.keras_targets import canonical_targets
 from levit_tf.converters.layouts import CanonicalState, to_canonical
-from levit_tf.files import atomic_path, check_writable_file
-from levit_tf.hub import hub_download, looks_like_hub_id
-from levit_tf.modeling_levit import (
+from levit_tf.models.levit.attention_bias import attention_bias_index, resize_bias_table
+from levit_tf.models.levit.configuration_levit import LevitConfig
+from levit_tf.models.levit.hub import hub_download, looks_like_hub_id
+from levit_tf.models.levit.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
     LevitModel,
     LevitPreTrainedModel,
 )
-from levit_tf.resolution import (
+from levit_tf.models.levit.resolution import (
     GridChange,
     change_resolution,
     check_mode,
@@ -41,6 +40,7 @@ from levit_tf.resolution import (
     image_hw,
     parse_image_size,
 )
+from levit_tf.utils.files import atomic_path, check_writable_file
 
 logger = logging.getLogger("levit_tf.converters")
 
@@ -220,7 +220,8 @@ def load_pretrained(source: str | os.PathLike, *,
         layout: 'hf' | 'timm' | 'fb' (default: detected from the key names).
         num_labels: new label count; with ``ignore_mismatched_sizes=True`` the heads start fresh.
         bias_interpolation: 'bicubic' or 'bilinear': how the attention-bias tables are resized
-            when ``image_size`` differs from the checkpoint's (see ``levit_tf.resolution``).
+            when ``image_size`` differs from the checkpoint's (see
+            ``levit_tf.models.levit.resolution``).
         source_image_size: the size a checkpoint without a config.json was trained at, only
             needed when its bias tables fit several sizes (non-square checkpoints).
         config_overrides: other LevitConfig fields (e.g. ``drop_path_rate``; ``image_size``,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from levit_tf.configuration_levit import PRESETS, LevitConfig
 from levit_tf.converters.errors import ConversionError
 from levit_tf.converters.layouts import CanonicalState
+from levit_tf.models.levit.configuration_levit import PRESETS, LevitConfig
 
 _LAYER = re.compile(r"^levit\.encoder\.stages\.(\d+)\.layers\.(\d+)\.module\.queries_keys_values"
                     r"\.linear\.weight$")

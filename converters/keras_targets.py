@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from levit_tf.layers import (
+from levit_tf.models.levit.layers import (
     ConvBN,
     DenseBN,
     LevitAttention,
@@ -21,7 +21,7 @@ from levit_tf.layers import (
     LevitMLP,
     model_blocks,
 )
-from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.models.levit.modeling_levit import LevitPreTrainedModel
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
-from levit_tf import keras_registration
-from levit_tf.lazy import lazy_exports
+from levit_tf.utils import keras_registration
+from levit_tf.utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -24,19 +24,19 @@ if importlib.util.find_spec("tensorflow") is None:
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "PRESETS": "levit_tf.configuration_levit",
-    "LevitConfig": "levit_tf.configuration_levit",
-    "LevitForImageClassification": "levit_tf.modeling_levit",
-    "LevitForImageClassificationWithTeacher": "levit_tf.modeling_levit",
-    "LevitModel": "levit_tf.modeling_levit",
-    "LevitPreTrainedModel": "levit_tf.modeling_levit",
+    "PRESETS": "levit_tf.models.levit.configuration_levit",
+    "LevitConfig": "levit_tf.models.levit.configuration_levit",
+    "LevitForImageClassification": "levit_tf.models.levit.modeling_levit",
+    "LevitForImageClassificationWithTeacher": "levit_tf.models.levit.modeling_levit",
+    "LevitModel": "levit_tf.models.levit.modeling_levit",
+    "LevitPreTrainedModel": "levit_tf.models.levit.modeling_levit",
     "LevitImageProcessor": "levit_tf.preprocessing.image_processor",
     "LevitFeatureExtractor": "levit_tf.preprocessing.image_processor",
 }
 
 if TYPE_CHECKING:
-    from levit_tf.configuration_levit import PRESETS, LevitConfig
-    from levit_tf.modeling_levit import (
+    from levit_tf.models.levit.configuration_levit import PRESETS, LevitConfig
+    from levit_tf.models.levit.modeling_levit import (
         LevitForImageClassification,
         LevitForImageClassificationWithTeacher,
         LevitModel,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports("levit_tf", globals(), _EXPORTS)
 
 # Every levit_tf> Keras class becomes loadable by keras.saving.load_model as soon as Keras
-# is (or gets) imported, without importing Keras here (levit_tf/keras_registration.py).
+# is (or gets) imported, without importing Keras here (levit_tf/utils/keras_registration.py).
 keras_registration.install()
 
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="You are using a softmax over axis")
     import numpy as np
 
-    from levit_tf.serving import export_saved_model
+    from levit_tf.export.saved_model import export_saved_model
     from levit_tf.tflite import ATTENTION_FLOAT_OPS, TFLiteModel, export
     from levit_tf.training.finetune import finetune
     from levit_tf.training.options import FinetuneOptions

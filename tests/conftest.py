@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from levit_tf import LevitConfig
-from tests.support.models import TINY
-from tests.support.torch_compat import make_torchvision_importable
+from levit_tf.testing.models import TINY
+from levit_tf.testing.torch_compat import make_torchvision_importable
 
 make_torchvision_importable()
 

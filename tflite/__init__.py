@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from levit_tf.lazy import lazy_exports
+from levit_tf.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "ATTENTION_FLOAT_OPS": ".exporter",

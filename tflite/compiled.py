@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from levit_tf.native_logs import capture_native_stderr
-from levit_tf.optional import require
+from levit_tf.utils.native_logs import capture_native_stderr
+from levit_tf.utils.optional import require
 
 ACCELERATORS = ("cpu", "gpu")
 SIGNATURE = "serving_default"

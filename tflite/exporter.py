@@ -20,11 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from levit_tf.backends import require_tensorflow_backend
-from levit_tf.files import atomic_write_bytes, check_writable_file
-from levit_tf.inference import LevitForInference, optimize_for_inference
-from levit_tf.labels import check_one_line_labels, ordered_labels
-from levit_tf.modeling_levit import LevitPreTrainedModel
+from levit_tf.export.saved_model import serving_archive
+from levit_tf.models.levit.inference import LevitForInference, optimize_for_inference
+from levit_tf.models.levit.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.tflite.calibration import (
     IMAGE_SUFFIXES,
@@ -43,6 +41,9 @@ from levit_tf.tflite.weight_rounding import (
     check_stored,
     round_weights,
 )
+from levit_tf.utils.backends import require_tensorflow_backend
+from levit_tf.utils.files import atomic_write_bytes, check_writable_file
+from levit_tf.utils.labels import check_one_line_labels, ordered_labels
 
 SIGNATURE = "serving_default"
 # Selective int8: the attention core (QK^T, bias, softmax, AV) and Hardswish stay in float; the
@@ -74,19 +75,6 @@ def _inference_model(model: keras.Model, input_mode: str) -> LevitForInference:
         raise ValueError("TFLite export needs a classifier (a model with a head), got "
                          f"{type(model).__name__} with {model.config.num_labels} labels")
     return optimize_for_inference(model, input_mode=input_mode)
-
-
-def _write_saved_model(model: LevitForInference, directory: str, batch_size: int) -> None:
-    height, width = model.config.image_hw
-    dtype = tf.uint8 if model.input_mode == "uint8" else tf.float32
-    spec = tf.TensorSpec((batch_size, height, width, model.config.num_channels), dtype,
-                         name=INPUT_NAME)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        name=SIGNATURE, fn=lambda pixel_values: {OUTPUT_NAME: model(pixel_values)["logits"]},
-        input_signature=[spec])
-    archive.write_out(directory, verbose=False)
 
 
 @functools.cache
@@ -176,7 +164,8 @@ def export(model: keras.Model, path: str | os.PathLike,
         small = DYNAMIC_MIN_ELEMENTS if mode is Quantization.DYNAMIC else 1
         rounding = round_weights(folded, np.concatenate(images), min_elements=small)
     with tempfile.TemporaryDirectory() as saved_model:
-        _write_saved_model(folded, saved_model, batch_size)
+        serving_archive(folded, batch_size=batch_size, probabilities=False,
+                        images=False).write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, [SIGNATURE])
         configure(converter, mode, representative, integer_io=uint8_input)
         if float_ops:

@@ -198,7 +198,7 @@ def format_table(reports: list[TFLiteReport]) -> str:
                     "--help)")
     if any(r.quantization not in ("float32", "float16") for r in reports):
         # int8 speed depends on the CPU's int8 dot-product instructions: name them
-        from levit_tf.cpu_features import int8_capability
+        from levit_tf.utils.cpu_features import int8_capability
 
         rows.append(f"CPU: {int8_capability()}")
     return "\n".join(rows)

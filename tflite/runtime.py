@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from levit_tf.native_logs import capture_native_stderr, quiet_native_stderr
-from levit_tf.optional import require
 from levit_tf.tflite.compiled import SIGNATURE, CpuOptionsRejected, compile_model
 from levit_tf.tflite.metadata import read_metadata
+from levit_tf.utils.native_logs import capture_native_stderr, quiet_native_stderr
+from levit_tf.utils.optional import require
 
 COLD_RETRIES = 5  # GPU: repeats of a first run whose output lock timed out (see TFLiteModel._run)
 
@@ -97,7 +97,7 @@ class TFLiteModel:
         except Exception as err:  # flatbuffers raises anything on a file that is not one
             raise ValueError(f"{self.path}: not a loadable .tflite model ({err})") from None
         if accelerator == "gpu":
-            from levit_tf.tflite.lavapipe import use_cached_if_needed
+            from levit_tf.tflite.devices.lavapipe import use_cached_if_needed
 
             use_cached_if_needed()
         try:

@@ -10,7 +10,7 @@ Needs ``pip install "levit-tf[beam]"``; names are imported lazily.
 
 from __future__ import annotations
 
-from levit_tf.lazy import lazy_exports
+from levit_tf.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "SavedModelImageHandler": ".handler",

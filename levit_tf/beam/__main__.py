@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from levit_tf.cli_errors import UserError
+from levit_tf.cli.errors import UserError
 
 EXAMPLE = """example:
   python -m levit_tf.beam --model serving/levit/1 --input 'photos/*.jpg' \\
@@ -80,7 +80,7 @@ def is_remote(path: str) -> bool:
 
 def check(args: argparse.Namespace) -> None:
     """The checks made before Beam starts; raises UserError naming the flag and path."""
-    from levit_tf.files import check_writable_file
+    from levit_tf.utils.files import check_writable_file
 
     for flag, value in (("--top-k", args.top_k), ("--batch-size", args.batch_size),
                         ("--model-copies", args.model_copies)):
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.output).with_suffix("")) + ".dead-letter.jsonl"
         warm_sizes = parse_sizes(args.warm_sizes)
         check(args)
-        from levit_tf.optional import require
+        from levit_tf.utils.optional import require
 
         with quiet_root_logger():  # Beam's import / flag-parsing warnings (apitools, ...)
             require("apache_beam", "python -m levit_tf.beam")

@@ -6,8 +6,8 @@ from typing import Any
 
 import keras
 
-from levit_tf.configuration_levit import LevitConfig
-from levit_tf.modeling_levit import (
+from levit_tf.models.levit.configuration_levit import LevitConfig
+from levit_tf.models.levit.modeling_levit import (
     LevitForImageClassification,
     LevitPreTrainedModel,
     rebuild,

@@ -22,9 +22,9 @@ from levit_tf.data import (
     tfds_dataset,
 )
 from levit_tf.data.decode import ScannedFile
-from levit_tf.image_size import ImageSize
-from levit_tf.optional import MissingDependency, require
 from levit_tf.training.splits import stratified_split
+from levit_tf.utils.image_size import ImageSize
+from levit_tf.utils.optional import MissingDependency, require
 
 TFDS_PREFIX = "tfds:"
 DIGITS = "digits"

@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from levit_tf.data import array_dataset
-from levit_tf.image_size import ImageSize, image_hw
 from levit_tf.training.splits import stratified_split
+from levit_tf.utils.image_size import ImageSize, image_hw
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
 #: Train-time shift of the upscaled digits: up to 1/16 of the side (half a source pixel).

@@ -4,9 +4,9 @@ The models train under any ``tf.distribute`` strategy with the ordinary Keras co
 compile the model (and a distillation teacher) inside ``strategy.scope()``, then ``fit``. Each
 replica normalizes with its own batch statistics (as PyTorch DDP without SyncBatchNorm does), and
 after every step the replicas' BN running statistics are averaged (``sync_batch_norm_statistics``
-in ``levit_tf.batch_norm_sync``, called by the models' ``train_step``), so all replicas and the
-saved model hold the same statistics: momentum * old + (1 - momentum) * mean over replicas of
-the batch statistics.
+in ``levit_tf.models.levit.batch_norm_sync``, called by the models' ``train_step``), so all
+replicas and the saved model hold the same statistics: momentum * old + (1 - momentum) * mean
+over replicas of the batch statistics.
 
 One machine, several devices::
 
@@ -27,8 +27,8 @@ Several machines (``MultiWorkerMirroredStrategy``): run the same script on every
 
 and create the strategy before any other TensorFlow call. ``make_strategy("multiworker")``
 also installs the Keras fixes that ``fit`` needs there with Keras <= 3.15.1
-(``levit_tf.keras_internals.fix_multi_worker_fit``; call it yourself if you create the strategy
-directly). Every worker must build the same dataset with the same seed (Keras shards it by
+(``levit_tf.utils.keras_internals.fix_multi_worker_fit``; call it yourself if you create the
+strategy directly). Every worker must build the same dataset with the same seed (Keras shards it by
 data: worker i trains on its part of every global batch); only the chief writes the run's files
 (``is_chief``), the others write to temporary ones (``levit_tf.training.finetune`` does both).
 """
@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from levit_tf.backends import require_tensorflow_backend
-from levit_tf.batch_norm_sync import batch_norm_layers, sync_batch_norm_statistics
-from levit_tf.keras_internals import fix_multi_worker_fit
 from levit_tf.training.options import STRATEGIES
+from levit_tf.utils.backends import require_tensorflow_backend
+from levit_tf.utils.keras_internals import fix_multi_worker_fit
 
 #: TensorFlow configures the collectives of a process once: one MultiWorkerMirroredStrategy.
 _MULTI_WORKER: list[tf.distribute.MultiWorkerMirroredStrategy] = []
@@ -72,5 +71,4 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return bool(strategy.extended.should_checkpoint)
 
 
-__all__ = ["STRATEGIES", "batch_norm_layers", "is_chief", "make_strategy",
-           "sync_batch_norm_statistics"]
+__all__ = ["STRATEGIES", "is_chief", "make_strategy"]

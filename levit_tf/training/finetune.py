@@ -23,10 +23,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from levit_tf.backends import require_tensorflow_backend
-from levit_tf.configuration_levit import LevitConfig, canonical_preset_name
-from levit_tf.image_size import ImageSize, format_size, image_hw
-from levit_tf.modeling_levit import (
+from levit_tf.models.levit.configuration_levit import LevitConfig, canonical_preset_name
+from levit_tf.models.levit.losses import SparseCrossEntropy
+from levit_tf.models.levit.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
     LevitPreTrainedModel,
@@ -35,11 +34,12 @@ from levit_tf.modeling_levit import (
 from levit_tf.training.adapt import adapt_classifier
 from levit_tf.training.data_sources import DataSplits, check_folder_classes, load_data
 from levit_tf.training.distribute import is_chief, make_strategy
-from levit_tf.training.losses import SparseCrossEntropy
 from levit_tf.training.optimizers import adamw, warmup_cosine
 from levit_tf.training.options import MONITOR, FinetuneOptions
 from levit_tf.training.precision import MIXED_BFLOAT16
 from levit_tf.training.run_dir import RunCheckpoint, RunDirectory, RunState
+from levit_tf.utils.backends import require_tensorflow_backend
+from levit_tf.utils.image_size import ImageSize, format_size, image_hw
 
 
 @dataclasses.dataclass
@@ -90,7 +90,7 @@ def load_source(options: FinetuneOptions) -> LevitPreTrainedModel | None:
         return None
     if options.image_size is None:
         return load_pretrained(options.model)
-    # another input size: every attention-bias table is resized (levit_tf.resolution)
+    # another input size: every attention-bias table is resized (levit_tf.models.levit.resolution)
     return load_pretrained(options.model, image_size=options.image_size)
 
 

@@ -6,9 +6,9 @@ import dataclasses
 import json
 from typing import Any
 
-from levit_tf.configuration_levit import DISTILLATION_MODES
-from levit_tf.image_size import parse_image_size
-from levit_tf.optional import require
+from levit_tf.models.levit.configuration_levit import DISTILLATION_MODES
+from levit_tf.utils.image_size import parse_image_size
+from levit_tf.utils.optional import require
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MONITOR = "val_accuracy"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from levit_tf.modeling_levit import LevitPreTrainedModel, rebuild
+from levit_tf.models.levit.modeling_levit import LevitPreTrainedModel, rebuild
 
 MIXED_BFLOAT16 = "mixed_bfloat16"
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import keras
 
-from levit_tf.files import check_writable_dir
-from levit_tf.optional import install_hint, is_available
 from levit_tf.training.curves import plot_curves
+from levit_tf.utils.files import check_writable_dir
+from levit_tf.utils.optional import install_hint, is_available
 
 STATE_FILE = "state.json"
 LAST_MODEL = "last.keras"

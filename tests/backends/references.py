@@ -13,8 +13,8 @@ import torch
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.converters import convert_to_file
-from tests.support.models import SMALL, TINY, randomize
-from tests.support.torch_reference import (
+from levit_tf.testing.models import SMALL, TINY, randomize
+from levit_tf.testing.torch_reference import (
     hf_model,
     nhwc,
     randomize_,

@@ -30,7 +30,7 @@ from levit_tf import (
     LevitForImageClassificationWithTeacher,
 )
 from levit_tf.converters import load_pretrained
-from tests.support.models import TINY
+from levit_tf.testing.models import TINY
 
 CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -231,11 +231,11 @@ def training(spec: dict[str, Any]) -> dict[str, Any]:
 def tf_only_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Each TF-only entry point under this backend: its error message, whether the CLI ended
     with one line and exit code 1, and whether anything was written."""
-    from levit_tf.backends import TensorFlowBackendRequired
     from levit_tf.cli import main
-    from levit_tf.serving import export_saved_model
+    from levit_tf.export.saved_model import export_saved_model
     from levit_tf.tflite import export
     from levit_tf.training.distribute import make_strategy
+    from levit_tf.utils.backends import TensorFlowBackendRequired
 
     model = LevitForImageClassification(LevitConfig(**TINY))
     scratch = Path(tempfile.mkdtemp(dir=spec["scratch"]))

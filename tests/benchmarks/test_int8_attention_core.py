@@ -4,21 +4,22 @@ one XNNPACK partition, so the latency difference is the core's."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from levit_tf.inference import FoldedAttention, optimize_for_inference
+from levit_tf.models.levit.inference import FoldedAttention, optimize_for_inference
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import export, xnnpack_coverage
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import SMALL, randomize
 
 CORE = ("BATCH_MATMUL", "SUB", "SOFTMAX")
 
 
 @pytest.fixture(scope="module")
 def core():
-    return load_benchmark("int8_attention_core")
+    return import_module("benchmarks.int8_attention_core")
 
 
 @pytest.mark.slow  # two int8 conversions

@@ -4,19 +4,20 @@ distillation through it lowers the simulated int8 error it minimizes."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassification
-from levit_tf.inference import optimize_for_inference
+from levit_tf.models.levit.inference import optimize_for_inference
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import TFLiteModel, export
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")
 def distillation():
-    return load_benchmark("int8_distillation")
+    return import_module("benchmarks.int8_distillation")
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,20 @@ quantized file, float op groups stay float, and the range rules pick what they s
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassification
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import ATTENTION_FLOAT_OPS, export
 from levit_tf.tflite.runtime import new_interpreter
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")
 def sensitivity():
-    return load_benchmark("int8_sensitivity")
+    return import_module("benchmarks.int8_sensitivity")
 
 
 @pytest.fixture(scope="module")

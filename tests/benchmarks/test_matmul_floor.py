@@ -4,19 +4,20 @@ afterwards, and the table's arithmetic."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import export, xnnpack_coverage
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import SMALL, randomize
 
 MATMULS = ("FULLY_CONNECTED", "CONV_2D", "BATCH_MATMUL")
 
 
 @pytest.fixture(scope="module")
 def floor():
-    return load_benchmark("matmul_floor")
+    return import_module("benchmarks.matmul_floor")
 
 
 @pytest.mark.slow  # three TFLite conversions

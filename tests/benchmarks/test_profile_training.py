@@ -3,15 +3,15 @@ categories, reading op times from a real TF profile, the bound in the report."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
 import tensorflow as tf
-
-from tests.support.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profiler():
-    return load_benchmark("profile_training")
+    return import_module("benchmarks.profile_training")
 
 
 @pytest.mark.parametrize("op,category", [

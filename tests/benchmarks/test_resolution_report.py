@@ -3,17 +3,18 @@ offset-kept tables, zeroed tables, the seeded scale-augmented digits pipeline, t
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from levit_tf.resolution import attention_layers
-from tests.support.benchmark_scripts import load_benchmark
+from levit_tf.models.levit.resolution import attention_layers
 
 
 @pytest.fixture(scope="module")
 def report():
-    return load_benchmark("resolution_report")
+    return import_module("benchmarks.resolution_report")
 
 
 @pytest.fixture(scope="module")

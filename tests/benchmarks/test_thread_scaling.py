@@ -7,13 +7,13 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
+from importlib import import_module
 
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.testing.models import TINY, randomize
 from levit_tf.tflite import export
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import TINY, randomize
 
 ROUNDS, RUNS, SEED = 3, 3, 7
 FLOAT32, DYNAMIC = "float32", "dynamic"  # the reference and the other mode (peer or compared)
@@ -21,7 +21,7 @@ FLOAT32, DYNAMIC = "float32", "dynamic"  # the reference and the other mode (pee
 
 @pytest.fixture(scope="module")
 def scaling():
-    return load_benchmark("thread_scaling")
+    return import_module("benchmarks.thread_scaling")
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,21 @@ table is the per-round arithmetic."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
+from levit_tf.testing.models import TINY, randomize
 from levit_tf.tflite import CpuOptionsRejected, TFLiteModel, export
-from tests.support.benchmark_scripts import load_benchmark
-from tests.support.models import TINY, randomize
 
 BASE = {"xnnpack_flags": 0x3}
 
 
 @pytest.fixture(scope="module")
 def options_script():
-    return load_benchmark("xnnpack_options")
+    return import_module("benchmarks.xnnpack_options")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_tflite_model_names_an_unknown_cpu_option(float32_file):
 
 
 def test_options_reach_the_timing_workers(options_script, float32_file):
-    scaling = load_benchmark("thread_scaling")
+    scaling = import_module("benchmarks.thread_scaling")
     files = {"default": ("tflite", float32_file), "base": ("tflite", float32_file, BASE)}
     measured = scaling.measure(files, (1,), 1, 2, warmup=1, turn_warmup=0, settle_s=0.0)
     assert measured.workers[("default", 1)]["cpu_options"] == {}

@@ -12,7 +12,7 @@ import safetensors.torch
 import torch
 
 from levit_tf.converters import ConversionError, convert_to_file, load_pretrained
-from tests.support.torch_reference import hf_model, timm_model
+from levit_tf.testing.torch_reference import hf_model, timm_model
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_unexpected_key_is_named(tmp_path, timm_file):
 
 
 def test_wrong_bias_index_is_rejected(tmp_path):
-    from tests.support.torch_reference import save_fb_checkpoint
+    from levit_tf.testing.torch_reference import save_fb_checkpoint
 
     path = save_fb_checkpoint(hf_model("levit-128S", seed=9), tmp_path / "fb.pth")
     checkpoint = torch.load(path, weights_only=True)

@@ -9,9 +9,9 @@ import safetensors.torch
 import torch
 
 from levit_tf import LevitForImageClassificationWithTeacher
-from levit_tf.configuration_levit import PRESETS
 from levit_tf.converters import load_pretrained
-from tests.support.torch_reference import (
+from levit_tf.models.levit.configuration_levit import PRESETS
+from levit_tf.testing.torch_reference import (
     hf_bias_index_buffers,
     hf_model,
     nhwc,

@@ -65,7 +65,7 @@ def _checkpoints(folder: Path) -> None:
     from safetensors.torch import save_file
 
     from levit_tf.converters import convert_to_file
-    from tests.support.torch_reference import hf_model, save_fb_checkpoint, timm_model
+    from levit_tf.testing.torch_reference import hf_model, save_fb_checkpoint, timm_model
 
     hf = hf_model("levit-128S", seed=7)
     hf.save_pretrained(folder / "levit-128S")

@@ -18,7 +18,7 @@ PACKAGE_DIRS = {"levit_tf": ROOT / "levit_tf", "levit_tf.converters": ROOT / "co
                 "levit_tf.tflite": ROOT / "tflite"}
 #: Function-local imports allowed to point back up the graph: (importer, imported) -> reason.
 DEFERRED = {
-    ("levit_tf.modeling_levit", "levit_tf.converters"):
+    ("levit_tf.models.levit.modeling_levit", "levit_tf.converters"):
         "LevitPreTrainedModel.from_pretrained (HF's name) is the converters' entry point, and the "
         "converters build the model classes",
 }
@@ -136,9 +136,10 @@ def reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
 
 def test_graph_is_read_from_the_source():
     graph, deferred = import_graph()
-    assert "levit_tf.modeling_levit" in graph and "levit_tf.converters.convert" in graph
-    assert "levit_tf.distillation" in graph["levit_tf.modeling_levit"]
-    assert "levit_tf.converters" in deferred["levit_tf.modeling_levit"]
+    assert "levit_tf.models.levit.modeling_levit" in graph
+    assert "levit_tf.converters.convert" in graph
+    assert "levit_tf.models.levit.distillation" in graph["levit_tf.models.levit.modeling_levit"]
+    assert "levit_tf.converters" in deferred["levit_tf.models.levit.modeling_levit"]
 
 
 def test_no_import_circle():
@@ -167,3 +168,87 @@ def test_the_model_layer_does_not_import_training():
 def test_cycle_finder_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+#: The floors, lowest first: a module imports (at module level) only from its own floor or
+#: below. The root package (lazy names) and ``levit_tf.testing`` (reference builders for tests
+#: and benchmarks) stand outside.
+FLOORS = (
+    ("levit_tf.utils",),
+    ("levit_tf.preprocessing", "levit_tf.data"),  # the input side knows no model
+    ("levit_tf.models",),
+    ("levit_tf.export", "levit_tf.training", "levit_tf.converters", "levit_tf.tflite"),
+    ("levit_tf.cli", "levit_tf.beam", "levit_tf.evaluation", "levit_tf.keras_hub"),
+)
+OUTSIDE = ("levit_tf.testing",)
+
+
+def floor_of(module: str) -> int | None:
+    for level, packages in enumerate(FLOORS):
+        if any(module == p or module.startswith(p + ".") for p in packages):
+            return level
+    return None
+
+
+def test_every_module_has_a_floor_and_imports_point_down():
+    graph, _ = import_graph()
+    homeless = [name for name in graph if name != "levit_tf" and floor_of(name) is None
+                and not name.startswith(OUTSIDE) and name not in DEPRECATED_ALIASES]
+    assert homeless == []
+    upward = sorted((name, target) for name, targets in graph.items() for target in targets
+                    if floor_of(name) is not None and floor_of(target) is not None
+                    and floor_of(target) > floor_of(name))
+    assert upward == []
+
+
+#: Old module paths kept importable (a FutureWarning, then the moved module itself).
+DEPRECATED_ALIASES = {
+    "levit_tf.configuration_levit": "levit_tf.models.levit.configuration_levit",
+    "levit_tf.inference": "levit_tf.models.levit.inference",
+    "levit_tf.layers": "levit_tf.models.levit.layers",
+    "levit_tf.modeling_levit": "levit_tf.models.levit.modeling_levit",
+    "levit_tf.resolution": "levit_tf.models.levit.resolution",
+    "levit_tf.serving": "levit_tf.export.saved_model",
+}
+
+
+def test_old_paths_warn_and_are_the_moved_modules():
+    """Each in a fresh process: the import warns once, naming both paths, and returns the very
+    module (same classes: ``.keras`` files and isinstance checks keep working)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, warnings, sys\n"
+            "old, new = sys.argv[1], sys.argv[2]\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    module = importlib.import_module(old)\n"
+            "moved = [str(w.message) for w in caught if w.category is FutureWarning]\n"
+            "assert module is importlib.import_module(new), module\n"
+            "print(moved)\n")
+    for old, new in DEPRECATED_ALIASES.items():
+        done = subprocess.run([sys.executable, "-c", code, old, new], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, (old, done.stderr[-2000:])
+        assert done.stdout.strip() == str([f"{old} moved to {new}; the old path will be "
+                                           "removed in levit-tf 0.3"]), (old, done.stdout)
+
+
+def summary() -> str:
+    """Rooms (modules) per package, floors and arrows (``python -m
+    tests.package.test_import_graph``)."""
+    graph, _ = import_graph()
+    arrows = sum(len(targets) for targets in graph.values())
+    packages: dict[str, int] = {}
+    for name in graph:
+        parts = name.split(".")
+        key = ".".join(parts[:2]) if len(parts) > 1 else name
+        packages[key] = packages.get(key, 0) + 1
+    lines = [f"{len(graph)} rooms, {len(FLOORS)} floors, {arrows} arrows, "
+             f"{0 if find_cycle(graph) is None else 1} circles"]
+    lines += [f"  {name}: {count}" for name, count in sorted(packages.items())]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(summary())

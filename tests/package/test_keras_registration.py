@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassification
-from levit_tf.keras_registration import REGISTRATIONS
-from tests.support.models import SMALL, TINY
+from levit_tf.testing.models import SMALL, TINY
+from levit_tf.utils.keras_registration import REGISTRATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Keras' own spelling on each backend, and the import order a user may pick
@@ -83,8 +83,8 @@ def test_registration_follows_keras_import_in_either_order_and_on_direct_imports
     checks = {
         "keras first": "import keras, levit_tf",
         "levit_tf first": "import levit_tf, keras",
-        "a model module first": "import levit_tf.inference",
-        "a layer module first": "from levit_tf.layers import LevitMLP",
+        "a model module first": "import levit_tf.models.levit.inference",
+        "a layer module first": "from levit_tf.models.levit.layers import LevitMLP",
         "the root's lazy name": "from levit_tf import LevitConfig; import keras",
     }
     code = ("import sys\nexec(sys.argv[1])\nimport keras\n"
@@ -105,7 +105,7 @@ def user_files(tmp_path_factory) -> dict[str, Path]:
     ``best.keras`` of a one-epoch ``levit-tf finetune`` on the digits."""
     import transformers
 
-    from tests.support.torch_reference import randomize_
+    from levit_tf.testing.torch_reference import randomize_
 
     work = tmp_path_factory.mktemp("registration")
     fields = {k: v for k, v in SMALL.items() if k != "num_labels"}

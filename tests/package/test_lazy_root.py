@@ -33,7 +33,7 @@ def test_root_exports_hf_names():
         LevitForImageClassification,
         LevitImageProcessor,
     )
-    from levit_tf.modeling_levit import LevitForImageClassification as defined
+    from levit_tf.models.levit.modeling_levit import LevitForImageClassification as defined
     from levit_tf.preprocessing import LevitImageProcessor as processor
 
     assert LevitForImageClassification is defined and LevitImageProcessor is processor

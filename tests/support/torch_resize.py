@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tests.support.torch_compat import import_timm
-from tests.support.torch_reference import hf_config
+from levit_tf.testing.torch_compat import import_timm
+from levit_tf.testing.torch_reference import hf_config
 
 
 def torch_resize(table: torch.Tensor, grid: tuple[int, int], new_grid: tuple[int, int],

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from tests.support.models import SMALL
+from levit_tf.testing.models import SMALL
 
 
 def digits_images(image_size: int = 96) -> tuple[np.ndarray, np.ndarray]:

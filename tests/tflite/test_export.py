@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher, LevitModel
-from levit_tf.inference import FoldedAttention, optimize_for_inference
+from levit_tf.models.levit.inference import FoldedAttention, optimize_for_inference
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import (
     ATTENTION_FLOAT_OPS,
     TFLiteModel,
@@ -18,7 +19,6 @@ from levit_tf.tflite import (
 )
 from levit_tf.tflite.report import build_report, fidelity, format_table, to_input_domain
 from levit_tf.tflite.runtime import new_interpreter
-from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_cli(random_model, tmp_path):
 def test_float_ops_option_values():
     """--float-ops: absent -> the mode's default, 'none' -> every op quantized, names and
     'attention' expanded; the exporter resolves the default per mode."""
-    from levit_tf.tflite.cli import _float_ops
+    from levit_tf.cli.export_tflite import _float_ops
     from levit_tf.tflite.exporter import default_float_ops
     from levit_tf.tflite.quantization import Quantization
 

@@ -11,6 +11,7 @@ import pytest
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
 from levit_tf.cli import main
+from levit_tf.testing.models import randomize
 from levit_tf.tflite import export
 from levit_tf.tflite.report import build_report
 from levit_tf.tflite.verdict import (
@@ -20,7 +21,6 @@ from levit_tf.tflite.verdict import (
     logit_error,
     parse_bounds,
 )
-from tests.support.models import randomize
 
 MODES = tuple(MAX_LOGIT_ERROR)
 

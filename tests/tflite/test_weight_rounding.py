@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-from levit_tf.inference import FoldedAttention, FoldedMLP, optimize_for_inference
+from levit_tf.models.levit.inference import FoldedAttention, FoldedMLP, optimize_for_inference
+from levit_tf.testing.models import SMALL, randomize
 from levit_tf.tflite import TFLiteModel, export, read_metadata
 from levit_tf.tflite.weight_rounding import (
     DYNAMIC_MIN_ELEMENTS,
@@ -23,7 +24,6 @@ from levit_tf.tflite.weight_rounding import (
     per_channel_scale,
     round_to_nearest,
 )
-from tests.support.models import SMALL, randomize
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def check_keras_still_needs_the_fixes(strategy) -> None:
     """Fails (AssertionError) when either Keras bug is gone: then drop the fix."""
     import keras
 
-    from levit_tf.keras_internals import keras_as_released
+    from levit_tf.utils.keras_internals import keras_as_released
 
     with strategy.scope():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -47,8 +47,8 @@ def main(mode: str, out: str, weights: str, model: str) -> None:
                               batch_size=GLOBAL_BATCH, seed=SEED, augment=False, lr=LR,
                               strategy="multiworker", verbose=0)  # as the run was started
     if mode == "worker":
-        from levit_tf.keras_internals import multi_worker_fix_applies
         from levit_tf.training.distribute import make_strategy
+        from levit_tf.utils.keras_internals import multi_worker_fix_applies
 
         strategy = make_strategy("multiworker")
         assert multi_worker_fix_applies()

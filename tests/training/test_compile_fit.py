@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from levit_tf import LevitForImageClassification, LevitForImageClassificationWithTeacher
-from levit_tf.training.losses import SparseCrossEntropy
+from levit_tf.models.levit.losses import SparseCrossEntropy
 
 SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent('''
 
     keras.utils.set_random_seed(0)
     from levit_tf import LevitConfig, LevitForImageClassificationWithTeacher
-    from levit_tf.training.distribute import batch_norm_layers
+    from levit_tf.models.levit.batch_norm_sync import batch_norm_layers
 
     config = LevitConfig(hidden_sizes=[16, 24], num_attention_heads=[2, 3], depths=[1, 1],
                          key_dim=[8, 8], mlp_ratio=[2, 2], attention_ratio=[2, 2], image_size=32,

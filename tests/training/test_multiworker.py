@@ -11,7 +11,7 @@ replicas on the same halves of each global batch) resumes from a copy of the sam
 Checks: both workers exit 0 and resumed at epoch 2; every variable (model and optimizer) is
 bit-identical across the workers and equal, within float32 reduction noise, to the one
 process; only the chief wrote ``--out`` (the other's temporary run is gone); and Keras as
-released still fails without ``levit_tf.keras_internals.fix_multi_worker_fit`` (the workers
+released still fails without ``levit_tf.utils.keras_internals.fix_multi_worker_fit`` (the workers
 fail this test once it does not).
 """
 
@@ -205,7 +205,7 @@ def test_workers_bit_identical_and_equal_to_one_process(runs):
 
 
 def test_cli_accepts_multiworker():
-    from levit_tf.cli import build_parser
+    from levit_tf.cli.app import build_parser
 
     args = build_parser().parse_args(["finetune", "--model", "levit-128S", "--data", "digits",
                                       "--epochs", "1", "--out", "o", "--strategy",

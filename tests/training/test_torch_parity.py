@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from levit_tf.converters import load_pretrained
-from tests.support.torch_reference import hf_model, nhwc, relative_error
+from levit_tf.testing.torch_reference import hf_model, nhwc, relative_error
 from tests.support.torch_training import tame_residual_branches, torch_step
 
 LR = 0.1

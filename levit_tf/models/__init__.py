@@ -1,0 +1,1 @@
+"""Model families. One folder per family, as in keras-hub and HF transformers: ``levit/``."""
