@@ -32,10 +32,12 @@ _EXPORTS = {
     "LevitPreTrainedModel": "levit_tf.modeling_levit",
     "LevitImageProcessor": "levit_tf.preprocessing.image_processor",
     "LevitFeatureExtractor": "levit_tf.preprocessing.image_processor",
+    "evaluate": "levit_tf.evaluation.runner",
 }
 
 if TYPE_CHECKING:
     from levit_tf.configuration_levit import PRESETS, LevitConfig
+    from levit_tf.evaluation.runner import evaluate
     from levit_tf.modeling_levit import (
         LevitForImageClassification,
         LevitForImageClassificationWithTeacher,
@@ -65,4 +67,5 @@ __all__ = [
     "LevitModel",
     "LevitPreTrainedModel",
     "__version__",
+    "evaluate",
 ]

@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   levit-tf export-tflite levit-128S.keras levit.tflite --quantization float16
   levit-tf verify levit-128S.keras levit.tflite --images ./heldout
   levit-tf finetune --model levit-128S --data digits --epochs 30 --image-size 32 --out runs/d
+  levit-tf evaluate runs/d/best.keras serving/levit/1 levit.tflite --data digits
 """
 
 MODEL_CLASS_CHOICES = {
@@ -39,7 +40,8 @@ MODEL_CLASS_CHOICES = {
 # Modules that add verbs: each has ``add_parser(verbs)`` that registers a subparser whose
 # ``handler(args)`` raises UserError for bad input, and optionally ``check_args(args)``, run
 # before TensorFlow is imported.
-VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli")
+VERB_MODULES: tuple[str, ...] = ("levit_tf.tflite.cli", "levit_tf.training.cli",
+                                  "levit_tf.evaluation.cli")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:

@@ -8,6 +8,8 @@ Signatures:
   ``top_k_indices`` (B, k) int32, ``top_k_labels`` (B, k) string and ``top_k_probabilities``.
 
 The graph is the folded inference model (BN folded, heads fused, constant attention biases).
+The class names also ship as the asset ``assets/labels.txt`` (one per line, in class order;
+``loaded.labels_file`` after ``tf.saved_model.load``), as beside a .tflite export.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from levit_tf.data.decode import decode_image
 from levit_tf.data.pipeline import eval_config
 from levit_tf.files import check_writable_dir, publish_mode
 from levit_tf.inference import LevitForInference, optimize_for_inference
-from levit_tf.labels import ordered_labels
+from levit_tf.labels import check_one_line_labels, ordered_labels
 from levit_tf.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.transforms import preprocess_image
 
@@ -84,7 +86,8 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     if not isinstance(model, LevitForInference) and (
             not isinstance(model, LevitPreTrainedModel) or not model.config.num_labels):
         raise ValueError(f"expected a LeViT classifier, got {type(model).__name__}")
-    ordered_labels(model.config.id2label, model.config.num_labels)
+    labels = ordered_labels(model.config.id2label, model.config.num_labels)
+    check_one_line_labels(labels)
     if not isinstance(model, LevitForInference):
         model = optimize_for_inference(model)
     if not model.with_head:
@@ -93,8 +96,12 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        tf.saved_model.save(module, str(staging), signatures={
-            "serving_default": module.serving_default, "serve_images": module.serve_images})
+        with tempfile.TemporaryDirectory() as assets:
+            labels_file = Path(assets) / "labels.txt"  # copied into the export's assets/
+            labels_file.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+            module.labels_file = tf.saved_model.Asset(str(labels_file))
+            tf.saved_model.save(module, str(staging), signatures={
+                "serving_default": module.serving_default, "serve_images": module.serve_images})
         publish_mode(staging)
         try:
             if directory.exists():
