@@ -71,11 +71,13 @@ class Evaluation:
 
 
 def short_names(paths: list[str]) -> list[str]:
-    """Each path's last part, or its last two where the last parts repeat (table columns)."""
-    names = [os.path.basename(os.path.normpath(p)) for p in paths]
+    """Each path's last part (table columns), or its last two where that is a SavedModel's
+    version number ('serving/levit/1' -> 'levit/1') or where the last parts repeat."""
+    parts = [os.path.normpath(p).split(os.sep) for p in paths]
+    names = [os.path.join(*p[-2:]) if p[-1].isdigit() else p[-1] for p in parts]
     if len(set(names)) == len(names):
         return names
-    return [os.path.join(*os.path.normpath(p).split(os.sep)[-2:]) for p in paths]
+    return [os.path.join(*p[-2:]) for p in parts]
 
 
 __all__ = ["OTHER", "ArtefactResult", "Evaluation", "short_names"]
