@@ -161,10 +161,12 @@ class TFLiteArtefact(Artefact):
     def __init__(self, path: str | os.PathLike, accelerator: str = "cpu",
                  num_threads: int = 1) -> None:
         super().__init__(path)
+        from levit_tf.native_logs import capture_native_stderr, capture_native_stdout
         from levit_tf.tflite import TFLiteModel, labels_sidecar
 
-        try:
-            self.model = TFLiteModel(path, num_threads=num_threads, accelerator=accelerator)
+        try:  # LiteRT's INFO / WARNING lines of a GPU set-up; failures raise with the reason
+            with capture_native_stdout(), capture_native_stderr():
+                self.model = TFLiteModel(path, num_threads=num_threads, accelerator=accelerator)
         except (ValueError, FileNotFoundError) as err:
             raise EvaluationError(str(err)) from None
         metadata = self.model.metadata

@@ -89,13 +89,20 @@ def write_plot(evaluation: Evaluation, path: str | os.PathLike) -> None:
     grid = fig.add_gridspec(2, 2, width_ratios=(1.1, 1))
     accuracy, latency, confusion = (fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]),
                                     fig.add_subplot(grid[:, 1]))
-    accuracy.bar(x - 0.2, [r.top1 * 100 for r in results], 0.4, label="top-1")
-    accuracy.bar(x + 0.2, [r.top5 * 100 for r in results], 0.4, label="top-5")
-    for i, r in enumerate(results):
-        accuracy.annotate(f"{r.top1:.1%}", (i - 0.2, r.top1 * 100), ha="center",
-                          va="bottom", fontsize=7)
-    accuracy.set(ylabel="accuracy (%)", ylim=(0, 105), xticks=x, xticklabels=[])
-    accuracy.legend(loc="lower right", fontsize=8)
+    # points, not bars: exports of one model differ by tenths of a percent, which bars from 0
+    # would hide; the axis spans the values measured
+    top1, top5 = [r.top1 * 100 for r in results], [r.top5 * 100 for r in results]
+    accuracy.plot(x, top1, "o", markersize=7, label="top-1")
+    accuracy.plot(x, top5, "^", markersize=6, label="top-5")
+    for i, value in enumerate(top1):
+        accuracy.annotate(f"{value:.2f}", (i, value), textcoords="offset points",
+                          xytext=(0, -13), ha="center", fontsize=7)
+    low, high = min(top1 + top5), max(top1 + top5)
+    pad = max(0.5, (high - low) * 0.15)
+    accuracy.set(ylabel="accuracy (%)", ylim=(max(0, low - 2 * pad), min(100, high) + pad),
+                 xticks=x, xticklabels=[], xlim=(-0.5, len(results) - 0.5))
+    accuracy.grid(axis="y", alpha=0.3)
+    accuracy.legend(loc="best", fontsize=8)
     accuracy.set_title(f"{len(evaluation.image_ids)} images, {len(evaluation.class_names)} "
                        "classes", fontsize=10)
     times = [r.latency_ms for r in results]
@@ -116,8 +123,14 @@ def write_plot(evaluation: Evaluation, path: str | os.PathLike) -> None:
         confusion.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
         confusion.set_yticks(range(len(evaluation.class_names)), evaluation.class_names,
                              fontsize=7)
+    if len(columns) <= 16:  # the counts themselves, where they fit
+        for (row, column), count in np.ndenumerate(first):
+            if count:
+                confusion.text(column, row, f"{count:.0f}", ha="center", va="center",
+                               fontsize=7, color="white" if rates[row, column] > 0.5 else "black")
     confusion.set(xlabel="predicted", ylabel="true class")
-    confusion.set_title(f"confusion, {names[0]} (rows: share of the class)", fontsize=10)
+    confusion.set_title(f"confusion, {names[0]} (counts; colour: share of the class)",
+                        fontsize=10)
     fig.colorbar(image, ax=confusion, fraction=0.04)
     path = Path(path)
     with atomic_path(path, suffix=path.suffix) as temporary:

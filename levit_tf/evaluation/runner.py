@@ -19,6 +19,7 @@ from levit_tf.evaluation.data import LabelledImages, eval_pixels, load_labelled_
 from levit_tf.evaluation.metrics import agreement, label_positions, score
 from levit_tf.evaluation.results import ArtefactResult, Evaluation, short_names
 from levit_tf.evaluation.sources import EvaluationError, check_options
+from levit_tf.native_logs import capture_native_stderr
 
 CHUNK_BYTES = 256 * 2**20
 
@@ -113,8 +114,9 @@ def run_all(artefacts: Sequence[Artefact], images: LabelledImages, progress: boo
             for a, artefact in enumerate(artefacts):
                 bar.set_description(names[a])
                 inputs = artefact.inputs(encoded, pixels.get(artefact.image_size))
-                if not warm[a]:
-                    artefact.run(inputs[0])
+                if not warm[a]:  # untimed; a runtime's first-run log lines stay off stderr
+                    with capture_native_stderr():
+                        artefact.run(inputs[0])
                     warm[a] = True
                 for offset, image in enumerate(inputs):
                     begin = time.perf_counter()
