@@ -302,3 +302,39 @@ def test_unreadable_class_folder_is_refused(tmp_path, trained):
     with pytest.warns(UserWarning, match="a.png: not a readable image"), pytest.raises(
             EvaluationError, match=r"class folder .*/0 holds no readable images"):
         levit_tf.evaluate(trained, tmp_path, progress=False)
+
+
+def test_no_gpu_is_one_line(exports, tmp_path):
+    """--accelerator gpu without a usable Vulkan driver: LiteRT's machinery says so in one line
+    (naming gpu-runtime), exit 1."""
+    env = {"VK_DRIVER_FILES": str(tmp_path / "none.json"),
+           "VK_ICD_FILENAMES": str(tmp_path / "none.json")}
+    done = subprocess.run([levit_tf_cli(), "evaluate", str(exports["float32"]), "--data",
+                           "digits", "--accelerator", "gpu"], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("levit-tf evaluate: error: --accelerator gpu:")
+    assert "gpu-runtime" in lines[0] and done.stdout == ""
+
+
+@pytest.mark.slow  # lavapipe (fetched fresh under CI) and a cold shader compile
+def test_gpu_accelerator_on_lavapipe(exports, cli_run, heldout, tmp_path):
+    """LiteRT's GPU accelerator (Mesa's software Vulkan): the float32 file fully on the GPU, its
+    predictions the CPU's except where the CPU's two best logits are closer than float16 GPU
+    math moves them (0.02 x max|logit|, tests/tflite/test_gpu.py's bound)."""
+    from levit_tf.tflite import lavapipe
+
+    cache = tmp_path / "lavapipe" if os.environ.get("CI") == "true" else None
+    lavapipe.activate(lavapipe.prepare(cache), shader_cache=tmp_path / "shader-cache")
+    result = levit_tf.evaluate(exports["float32"], "digits", accelerator="gpu",
+                               progress=False).results[0]
+    assert result.device == "LiteRT GPU"
+    model = TFLiteModel(exports["float32"])
+    logits = model(heldout[0])
+    ordered = np.sort(logits, axis=1)
+    close = ordered[:, -1] - ordered[:, -2] < 0.02 * np.abs(logits).max()
+    differ = np.asarray(result.predictions) != np.asarray([CLASS_NAMES[i]
+                                                           for i in logits.argmax(1)])
+    assert not (differ & ~close).any()
+    assert abs(result.top1 - np.mean(logits.argmax(1) == heldout[1])) <= differ.mean() + 1e-12
