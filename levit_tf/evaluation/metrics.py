@@ -7,6 +7,7 @@ matrix counts it in a last 'other' column.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,17 +18,23 @@ from levit_tf.evaluation.sources import EvaluationError
 TOP_K = 5
 
 
+def _name(text: str) -> str:
+    """A label as compared: Unicode NFC (macOS stores folder names decomposed, NFD)."""
+    return unicodedata.normalize("NFC", text)
+
+
 def label_positions(class_names: Sequence[str], labels: Sequence[str], model: str) -> np.ndarray:
     """(C,) int: where each data class sits among ``model``'s ``labels`` (matched by name).
     Raises EvaluationError naming the model and the first class it lacks, or a label it has
     twice (a name that maps to two outputs cannot be scored)."""
     seen: dict[str, int] = {}
     for index, label in enumerate(labels):
-        if label in seen:
+        if _name(label) in seen:
             raise EvaluationError(f"{model}: label {label!r} appears twice (outputs "
-                                  f"{seen[label]} and {index}); labels are matched by name")
-        seen[label] = index
-    missing = [name for name in class_names if name not in seen]
+                                  f"{seen[_name(label)]} and {index}); labels are matched by "
+                                  "name")
+        seen[_name(label)] = index
+    missing = [name for name in class_names if _name(name) not in seen]
     if missing:
         shown = ", ".join(repr(label) for label in list(labels)[:6])
         more = f", ... ({len(labels)} in all)" if len(labels) > 6 else ""
@@ -35,7 +42,7 @@ def label_positions(class_names: Sequence[str], labels: Sequence[str], model: st
         raise EvaluationError(
             f"{model}: data class {missing[0]!r}{extra} is not one of its labels "
             f"[{shown}{more}]; the data's class folders / label names must match the model's")
-    return np.asarray([seen[name] for name in class_names], np.int64)
+    return np.asarray([seen[_name(name)] for name in class_names], np.int64)
 
 
 @dataclass

@@ -220,6 +220,12 @@ def test_python_api_returns_the_same_numbers(cli_run, trained, exports):
     assert evaluation.results[1].agreement == pytest.approx(
         np.mean(np.asarray(by_path[str(exports["int8_uint8"])]["predictions"])
                 == np.asarray(report["results"][0]["predictions"])), abs=1e-12)
+    # --limit: a seeded subset, each image predicted as in the whole run
+    subset = levit_tf.evaluate(exports["int8_uint8"], "digits", limit=50, progress=False)
+    where = [report["image_ids"].index(i) for i in subset.image_ids]
+    assert len(set(where)) == 50 and where == sorted(where)
+    expected = by_path[str(exports["int8_uint8"])]["predictions"]
+    assert subset.results[0].predictions == [expected[i] for i in where]
 
 
 def test_savedmodel_exported_before_the_labels_asset(work, trained, cli_run):
@@ -338,3 +344,33 @@ def test_gpu_accelerator_on_lavapipe(exports, cli_run, heldout, tmp_path):
                                                            for i in logits.argmax(1)])
     assert not (differ & ~close).any()
     assert abs(result.top1 - np.mean(logits.argmax(1) == heldout[1])) <= differ.mean() + 1e-12
+
+
+def test_model_with_more_labels_than_the_data_has_classes(tmp_path, exports, cli_run):
+    """The held-out 3s and 8s as PNG files in a folder of two classes: each image predicted as
+    in the whole run; a prediction outside {3, 8} is wrong and counted in the 'other' column."""
+    from PIL import Image
+
+    split = load_digits_split(0.2, 0)
+    report = cli_run[1]
+    path = str(exports["int8_uint8"])
+    predictions = next(r for r in report["results"] if r["path"] == path)["predictions"]
+    expected, targets = [], []
+    for index, (image, label) in enumerate(zip(split.val_images, split.val_labels,
+                                               strict=True)):
+        if label in (3, 8):
+            folder = tmp_path / str(label)
+            folder.mkdir(exist_ok=True)
+            Image.fromarray(image).save(folder / f"{index:03d}.png")
+            expected.append(predictions[index])
+            targets.append(str(label))
+    # the folder lists class 3's files, then class 8's
+    order = np.argsort([t == "8" for t in targets], kind="stable")
+    expected, targets = [expected[i] for i in order], [targets[i] for i in order]
+    result = levit_tf.evaluate(path, tmp_path, progress=False).results[0]
+    assert result.predictions == expected
+    assert result.top1 == pytest.approx(np.mean(np.asarray(expected) == np.asarray(targets)),
+                                        abs=1e-12)
+    other = [sum(p not in ("3", "8") for p, t in zip(expected, targets, strict=True) if t == c)
+             for c in ("3", "8")]
+    assert [row[2] for row in result.confusion] == other
