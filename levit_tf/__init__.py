@@ -32,9 +32,11 @@ _EXPORTS = {
     "LevitPreTrainedModel": "levit_tf.models.levit.modeling_levit",
     "LevitImageProcessor": "levit_tf.preprocessing.image_processor",
     "LevitFeatureExtractor": "levit_tf.preprocessing.image_processor",
+    "evaluate": "levit_tf.evaluation.runner",
 }
 
 if TYPE_CHECKING:
+    from levit_tf.evaluation.runner import evaluate
     from levit_tf.models.levit.configuration_levit import PRESETS, LevitConfig
     from levit_tf.models.levit.modeling_levit import (
         LevitForImageClassification,
@@ -65,4 +67,5 @@ __all__ = [
     "LevitModel",
     "LevitPreTrainedModel",
     "__version__",
+    "evaluate",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from levit_tf.cli import (
     convert,
+    evaluate,
     export_savedmodel,
     export_tflite,
     finetune,
@@ -38,10 +39,12 @@ EXAMPLES = """examples:
   levit-tf export-tflite levit-128S.keras levit.tflite --quantization float16
   levit-tf verify levit-128S.keras levit.tflite --images ./heldout
   levit-tf finetune --model levit-128S --data digits --epochs 30 --image-size 32 --out runs/d
+  levit-tf evaluate runs/d/best.keras serving/levit/1 levit.tflite --data digits
 """
 
 #: The verbs, in the order ``levit-tf --help`` lists them.
-VERBS = (convert, info, predict, export_savedmodel, export_tflite, verify, gpu_runtime, finetune)
+VERBS = (convert, info, predict, export_savedmodel, export_tflite, verify, evaluate,
+         gpu_runtime, finetune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ Signatures:
   ``top_k_indices`` (B, k) int32, ``top_k_labels`` (B, k) string and ``top_k_probabilities``.
 
 The graph is the folded inference model (BN folded, heads fused, constant attention biases).
+The class names also ship beside it as ``assets.extra/labels.txt`` (one per line, in class
+order; TF Serving's folder for files the graph does not load), as beside a .tflite export.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from levit_tf.models.levit.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.transforms import preprocess_image
 from levit_tf.utils.backends import require_tensorflow_backend
 from levit_tf.utils.files import check_writable_dir, publish_mode
-from levit_tf.utils.labels import ordered_labels
+from levit_tf.utils.labels import check_one_line_labels, ordered_labels
 
 
 def serving_archive(model: LevitForInference, *, top_k: int = 5, batch_size: int | None = None,
@@ -97,7 +99,8 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     if not isinstance(model, LevitForInference) and (
             not isinstance(model, LevitPreTrainedModel) or not model.config.num_labels):
         raise ValueError(f"expected a LeViT classifier, got {type(model).__name__}")
-    ordered_labels(model.config.id2label, model.config.num_labels)
+    labels = ordered_labels(model.config.id2label, model.config.num_labels)
+    check_one_line_labels(labels)
     if not isinstance(model, LevitForInference):
         model = optimize_for_inference(model)
     if not model.with_head:
@@ -107,6 +110,10 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         archive.write_out(str(staging), verbose=False)
+        # the class names beside the graph, as beside a .tflite (TF Serving's assets.extra/)
+        (staging / "assets.extra").mkdir()
+        (staging / "assets.extra" / "labels.txt").write_text(
+            "".join(f"{label}\n" for label in labels), encoding="utf-8")
         publish_mode(staging)
         try:
             if directory.exists():

@@ -46,15 +46,29 @@ class Capture:
 def capture_native_stderr() -> Iterator[Capture]:
     """Captures fd 2 (native writes included) for the block into ``Capture.text``, always
     (the caller parses it, e.g. LiteRT's list of ops the GPU does not take), replaying nothing."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    with _capture_fd(2, sys.stderr) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def capture_native_stdout() -> Iterator[Capture]:
+    """As ``capture_native_stderr``, for fd 1: LiteRT's GPU set-up prints "INFO: Failed to load
+    OpenCL library ..." to stdout, where it would land in a command's output."""
+    with _capture_fd(1, sys.stdout) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def _capture_fd(fd: int, stream) -> Iterator[Capture]:
+    stream.flush()
+    saved = os.dup(fd)
     found = Capture()
     with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
+        os.dup2(capture.fileno(), fd)
         try:
             yield found
         finally:
-            os.dup2(saved, 2)
+            os.dup2(saved, fd)
             os.close(saved)
             capture.seek(0)
             found.text = capture.read().decode(errors="replace")
@@ -77,4 +91,5 @@ def import_tensorflow_quietly() -> None:
         import tensorflow  # noqa: F401
 
 
-__all__ = ["Capture", "capture_native_stderr", "import_tensorflow_quietly", "quiet_native_stderr"]
+__all__ = ["Capture", "capture_native_stderr", "capture_native_stdout",
+           "import_tensorflow_quietly", "quiet_native_stderr"]
