@@ -11,6 +11,10 @@ PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
+	@# the test extra holds `tensorflow` (keras-hub's way, pyproject.toml): a venv made with
+	@# tensorflow-cpu loses it first (both own site-packages/tensorflow)
+	if $(BIN)/pip show -q tensorflow-cpu 2>/dev/null; then \
+		$(BIN)/pip uninstall -y -q tensorflow-cpu tensorflow; fi
 	$(PIP_INSTALL) -e ".[test]"
 	touch $@
 

@@ -39,6 +39,12 @@ REGISTRATIONS: dict[str, tuple[str, ...]] = {
         "levit_tf.modeling_levit",
         "levit_tf.inference",
     ),
+    "keras_hub": (
+        "levit_tf.keras_hub.backbone",
+        "levit_tf.keras_hub.image_converter",
+        "levit_tf.keras_hub.preprocessor",
+        "levit_tf.keras_hub.image_classifier",
+    ),
 }
 
 _WATCHED_PACKAGE = "levit_tf."

@@ -1,0 +1,217 @@
+"""keras-hub presets of LeViT models: our HF-API models <-> keras-hub tasks, preset directories.
+
+``to_keras_hub`` builds the keras-hub task (or backbone) of a ``LevitModel`` /
+``LevitForImageClassification`` / ``LevitForImageClassificationWithTeacher`` and copies every
+weight, paired by its path inside the shared ``levit`` layer and heads; ``from_keras_hub`` goes
+back. ``save_preset`` writes a preset directory with keras-hub's own ``save_to_preset``
+(config.json, model.weights.h5, metadata.json, task.json, task.weights.h5, preprocessor.json,
+image_converter.json), atomically. ``check_preset`` reads a directory's config.json and names the
+one file that makes it unusable: another family's preset, a missing weights file, a layout saved
+by a newer levit-tf.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from levit_tf.configuration_levit import LevitConfig
+from levit_tf.files import check_writable_dir, publish_mode
+from levit_tf.keras_hub.backbone import LAYOUT_VERSION, LevitBackbone, backbone_kwargs
+from levit_tf.keras_hub.image_classifier import LevitImageClassifier
+from levit_tf.keras_hub.image_converter import LevitImageConverter
+from levit_tf.keras_hub.preprocessor import LevitImageClassifierPreprocessor
+from levit_tf.modeling_levit import (
+    LevitForImageClassification,
+    LevitForImageClassificationWithTeacher,
+    LevitModel,
+    LevitPreTrainedModel,
+)
+
+REGISTERED_NAME = "levit_tf>LevitBackbone"
+CONFIG_FILE, WEIGHTS_FILE, SHARDED_WEIGHTS_FILE = ("config.json", "model.weights.h5",
+                                                   "model.weights.json")
+TASK_FILE, TASK_WEIGHTS_FILE = "task.json", "task.weights.h5"
+
+
+class PresetError(ValueError):
+    """A preset directory that this package cannot load; the message names the file."""
+
+
+# ----------------------------------------------------------------------------- weights
+def _by_path(layer: keras.layers.Layer) -> dict[str, Any]:
+    """{variable path inside ``layer``: variable}."""
+    return {variable.path[len(layer.path) + 1:]: variable for variable in layer.weights}
+
+
+def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None:
+    """Assigns every variable of ``target`` from the variable at the same path in ``source``;
+    both layers must hold the same variables with the same shapes."""
+    old, new = _by_path(source), _by_path(target)
+    if set(old) != set(new):
+        differ = sorted(set(old) ^ set(new))
+        raise ValueError(f"cannot copy {source.name} into {target.name}: variables differ "
+                         f"({', '.join(differ[:4])} ...)")
+    for path, variable in new.items():
+        value = np.asarray(keras.ops.convert_to_numpy(old[path]))
+        if value.shape != tuple(variable.shape):
+            raise ValueError(f"{path}: shape {value.shape} does not fit {tuple(variable.shape)}")
+        variable.assign(value.astype(variable.dtype))
+
+
+def preprocessor_for(config: LevitConfig) -> LevitImageClassifierPreprocessor:
+    """LeViT's eval transform for the config's input size (ImageNet mean / std, bicubic)."""
+    return LevitImageClassifierPreprocessor(LevitImageConverter(image_size=config.image_hw))
+
+
+def to_keras_hub(model: LevitPreTrainedModel, preprocessor: bool = True
+                 ) -> LevitImageClassifier | LevitBackbone:
+    """The keras-hub twin of ``model`` with its weights: a ``LevitImageClassifier`` (two heads
+    averaged for ``LevitForImageClassificationWithTeacher``, one for
+    ``LevitForImageClassification``) with LeViT's preprocessor, or a ``LevitBackbone`` for a
+    ``LevitModel`` (or a classifier without heads)."""
+    config = model.config
+    backbone = LevitBackbone(**backbone_kwargs(config), dtype=model.dtype_policy)
+    copy_weights(model.levit, backbone.levit)
+    heads = model.heads() if isinstance(model, LevitForImageClassification) else []
+    if not heads:
+        return backbone
+    task = LevitImageClassifier(
+        backbone, config.num_labels, preprocessor=preprocessor_for(config) if preprocessor
+        else None, distillation_head=isinstance(model, LevitForImageClassificationWithTeacher))
+    copy_weights(model.classifier, task.classifier)
+    if task.classifier_distill is not None:
+        copy_weights(model.classifier_distill, task.classifier_distill)
+    return task
+
+
+def from_keras_hub(task: LevitImageClassifier | LevitBackbone,
+                   config: LevitConfig | None = None) -> LevitPreTrainedModel:
+    """The HF-API model of a keras-hub LeViT task or backbone, weights copied:
+    ``LevitForImageClassificationWithTeacher`` (two heads), ``LevitForImageClassification``
+    (one) or ``LevitModel`` (a backbone). ``config`` gives labels (default: LABEL_i)."""
+    backbone = task.backbone if isinstance(task, LevitImageClassifier) else task
+    fields = backbone.levit_config.to_dict()
+    if isinstance(task, LevitImageClassifier):
+        cls = (LevitForImageClassificationWithTeacher if task.distillation_head
+               else LevitForImageClassification)
+        fields.update(num_labels=task.num_classes)
+        fields.pop("id2label"), fields.pop("label2id")
+        if config is not None and config.num_labels == task.num_classes:
+            fields.update(id2label=config.id2label, label2id=config.label2id)
+    else:
+        cls = LevitModel
+    fields["architectures"] = [cls.__name__]
+    model = cls(LevitConfig.from_dict(fields), dtype=backbone.dtype_policy)
+    copy_weights(backbone.levit, model.levit)
+    if isinstance(task, LevitImageClassifier):
+        copy_weights(task.classifier, model.classifier)
+        if task.classifier_distill is not None:
+            copy_weights(task.classifier_distill, model.classifier_distill)
+    return model
+
+
+# ----------------------------------------------------------------------------- directories
+def check_preset_target(directory: str | os.PathLike) -> Path:
+    """Raises PresetError unless ``directory`` can become a preset: new or an empty folder,
+    its parent an existing, writable folder (checked before the conversion work)."""
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise PresetError(f"{target} exists and is not an empty folder")
+    if not target.parent.is_dir():
+        raise PresetError(f"{target}: directory {target.parent} does not exist")
+    try:
+        check_writable_dir(target.parent, "preset", target)
+    except ValueError as err:
+        raise PresetError(str(err)) from None
+    return target
+
+
+def save_preset(model: LevitPreTrainedModel | LevitImageClassifier | LevitBackbone,
+                directory: str | os.PathLike) -> LevitImageClassifier | LevitBackbone:
+    """Writes the keras-hub preset of ``model`` (an HF-API LeViT model, converted with
+    ``to_keras_hub``, or a keras-hub LeViT task / backbone) to ``directory`` with keras-hub's
+    ``save_to_preset``. Atomic: written beside it, then renamed into place; ``directory`` must
+    be new or an empty folder. Returns the keras-hub object saved."""
+    target = check_preset_target(directory)
+    saved = to_keras_hub(model) if isinstance(model, LevitPreTrainedModel) else model
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        saved.save_to_preset(str(staging))
+        if isinstance(saved, LevitBackbone):  # the eval transform goes with a backbone too
+            preprocessor_for(saved.levit_config).save_to_preset(str(staging))
+        publish_mode(staging)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return saved
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PresetError(f"{path}: missing (not a keras-hub preset directory)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PresetError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(data, dict):
+        raise PresetError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def check_preset(directory: str | os.PathLike) -> dict[str, Any]:
+    """Checks a local preset directory of ours and returns its config.json. PresetError, naming
+    the file, for: no such directory; no / unreadable config.json; another family's preset (or
+    an HF / timm checkpoint); a layout saved by a newer levit-tf; missing weights."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise PresetError(f"{root}: no such preset directory")
+    config_path = root / CONFIG_FILE
+    config = _read_json(config_path)
+    name = config.get("registered_name")
+    if name != REGISTERED_NAME:
+        if "model_type" in config or "architecture" in config:
+            kind = "an HF" if "model_type" in config else "a timm"
+            raise PresetError(
+                f"{config_path}: {kind} checkpoint config, not a keras-hub preset; convert it "
+                f"with: levit-tf convert {root} OUTDIR --format keras-hub")
+        raise PresetError(f"{config_path}: a preset of {name or 'an unknown class'}, not a LeViT "
+                          f"preset ({REGISTERED_NAME})")
+    layout = (config.get("config") or {}).get("layout_version", 1)
+    if not isinstance(layout, int) or layout > LAYOUT_VERSION:
+        raise PresetError(f"{config_path}: layout_version {layout!r} was saved by a newer "
+                          f"levit-tf (this one reads layout {LAYOUT_VERSION}); upgrade levit-tf")
+    if not (root / WEIGHTS_FILE).is_file() and not (root / SHARDED_WEIGHTS_FILE).is_file():
+        raise PresetError(f"{root / WEIGHTS_FILE}: missing (the backbone weights of "
+                          f"{config_path.name})")
+    if (root / TASK_FILE).is_file():
+        task = _read_json(root / TASK_FILE)
+        if task.get("registered_name") == "levit_tf>LevitImageClassifier" and not (
+                root / TASK_WEIGHTS_FILE).is_file():
+            raise PresetError(f"{root / TASK_WEIGHTS_FILE}: missing (the head weights of "
+                              f"{TASK_FILE})")
+    return config
+
+
+def is_preset(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a keras-hub preset (a config.json naming a registered
+    class), of any family; ``check_preset`` says whether it is a usable LeViT one."""
+    path = Path(directory) / CONFIG_FILE
+    try:
+        return path.is_file() and "registered_name" in json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+__all__ = ["PresetError", "check_preset", "check_preset_target", "copy_weights",
+           "from_keras_hub", "is_preset", "preprocessor_for", "save_preset", "to_keras_hub"]
