@@ -2,7 +2,8 @@
 
 Sources: an HF model directory (config.json + model.safetensors / pytorch_model.bin), an HF hub
 id, a timm checkpoint (``levit_*`` or ``levit_conv_*``, .pth or .safetensors, or a timm hub
-directory), a facebookresearch ``.pth`` ({'model': state_dict}), or a converted ``.keras`` file.
+directory), a facebookresearch ``.pth`` ({'model': state_dict}), a converted ``.keras`` file, or
+a keras-hub preset directory of ours (``levit_tf.keras_hub``; needs keras-hub).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from levit_tf.converters.keras_targets import canonical_targets
 from levit_tf.converters.layouts import CanonicalState, to_canonical
 from levit_tf.files import atomic_path, check_writable_file
 from levit_tf.hub import hub_download, looks_like_hub_id
+from levit_tf.keras_hub.preset_files import PresetError, check_preset, is_preset
 from levit_tf.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
@@ -238,6 +240,11 @@ def load_pretrained(source: str | os.PathLike, *,
         if "image_size" in config_overrides:
             model = change_resolution(model, config_overrides["image_size"], bias_interpolation)
         return model
+    if is_preset(source):  # a keras-hub preset directory (levit-tf convert --format keras-hub)
+        model = _load_keras_hub_preset(Path(source), model_class)
+        if "image_size" in config_overrides:
+            model = change_resolution(model, config_overrides["image_size"], bias_interpolation)
+        return model
     checkpoint = read_checkpoint(source)
     _, canonical = to_canonical(checkpoint.state, layout)
     config = checkpoint.config or infer_config(canonical, source_hw)
@@ -362,6 +369,23 @@ def _load_keras(path: Path, model_class: type[LevitPreTrainedModel] | None):
         model = keras.saving.load_model(path)
     except Exception as err:  # zip / JSON / deserialization errors of many kinds
         raise ConversionError(f"{path}: not a loadable .keras LeViT model ({err})") from None
+    wanted = model_class or LevitPreTrainedModel
+    if not isinstance(model, wanted):
+        raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")
+    return model
+
+
+def _load_keras_hub_preset(path: Path, model_class: type[LevitPreTrainedModel] | None):
+    from levit_tf.optional import require
+
+    try:
+        check_preset(path)
+    except PresetError as err:
+        raise ConversionError(str(err)) from None
+    require("keras_hub", f"{path} (a keras-hub preset)")
+    from levit_tf.keras_hub.presets import load_preset_model
+
+    model = load_preset_model(path)
     wanted = model_class or LevitPreTrainedModel
     if not isinstance(model, wanted):
         raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")

@@ -17,14 +17,15 @@ from levit_tf.optional import require
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "LAYOUT_VERSION": "levit_tf.keras_hub.backbone",
+    "LAYOUT_VERSION": "levit_tf.keras_hub.preset_files",
     "LevitBackbone": "levit_tf.keras_hub.backbone",
     "backbone_kwargs": "levit_tf.keras_hub.backbone",
     "LevitImageConverter": "levit_tf.keras_hub.image_converter",
     "LevitImageClassifierPreprocessor": "levit_tf.keras_hub.preprocessor",
     "LevitImageClassifier": "levit_tf.keras_hub.image_classifier",
-    "PresetError": "levit_tf.keras_hub.presets",
-    "check_preset": "levit_tf.keras_hub.presets",
+    "PresetError": "levit_tf.keras_hub.preset_files",
+    "check_preset": "levit_tf.keras_hub.preset_files",
+    "load_preset_model": "levit_tf.keras_hub.presets",
     "from_keras_hub": "levit_tf.keras_hub.presets",
     "save_preset": "levit_tf.keras_hub.presets",
     "to_keras_hub": "levit_tf.keras_hub.presets",
@@ -32,15 +33,15 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from levit_tf.keras_hub.backbone import LAYOUT_VERSION, LevitBackbone, backbone_kwargs
+    from levit_tf.keras_hub.backbone import LevitBackbone, backbone_kwargs
     from levit_tf.keras_hub.convert import convert_to_preset
     from levit_tf.keras_hub.image_classifier import LevitImageClassifier
     from levit_tf.keras_hub.image_converter import LevitImageConverter
     from levit_tf.keras_hub.preprocessor import LevitImageClassifierPreprocessor
+    from levit_tf.keras_hub.preset_files import LAYOUT_VERSION, PresetError, check_preset
     from levit_tf.keras_hub.presets import (
-        PresetError,
-        check_preset,
         from_keras_hub,
+        load_preset_model,
         save_preset,
         to_keras_hub,
     )
@@ -70,6 +71,7 @@ __all__ = [
     "check_preset",
     "convert_to_preset",
     "from_keras_hub",
+    "load_preset_model",
     "save_preset",
     "to_keras_hub",
 ]

@@ -16,11 +16,8 @@ import keras
 from keras_hub.models import Backbone
 
 from levit_tf.configuration_levit import LevitConfig
+from levit_tf.keras_hub.preset_files import LAYOUT_VERSION, check_local_preset
 from levit_tf.modeling_levit import LevitMainLayer
-
-#: The variable layout of this package's keras-hub presets. A preset whose ``config.json``
-#: records a larger number was saved by a newer levit-tf and is refused with one message.
-LAYOUT_VERSION = 1
 
 
 def _per_stage(value: Sequence[int] | int, field: str) -> list[int]:
@@ -127,6 +124,13 @@ class LevitBackbone(Backbone):
         self.data_format = data_format
         self.layout_version = int(layout_version)
         self.levit_config = config
+
+    @classmethod
+    def from_preset(cls, preset: Any, load_weights: bool = True, **kwargs: Any) -> Backbone:
+        """keras-hub's ``from_preset``; a local directory is checked first (PresetError naming
+        the file: another family's preset, missing weights, a newer layout)."""
+        check_local_preset(preset, weights=load_weights)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -18,6 +18,7 @@ from keras_hub.models import ImageClassifier, Task
 
 from levit_tf.keras_hub.backbone import LevitBackbone
 from levit_tf.keras_hub.preprocessor import LevitImageClassifierPreprocessor
+from levit_tf.keras_hub.preset_files import check_local_preset
 from levit_tf.layers import LevitClassificationHead
 
 
@@ -80,6 +81,13 @@ class LevitImageClassifier(ImageClassifier):
         self.pooling = pooling
         self.activation = activation
         self.dropout = dropout
+
+    @classmethod
+    def from_preset(cls, preset: Any, load_weights: bool = True, **kwargs: Any) -> Task:
+        """keras-hub's ``from_preset``; a local directory is checked first (PresetError naming
+        the file: another family's preset, missing weights, a newer layout)."""
+        check_local_preset(preset, weights=load_weights)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()  # backbone, preprocessor, name, num_classes, pooling, ...

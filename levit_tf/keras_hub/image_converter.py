@@ -22,6 +22,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from levit_tf.data.pipeline import eval_config
 from levit_tf.keras_hub.backbone import LevitBackbone, standardize_data_format
+from levit_tf.keras_hub.preset_files import check_local_preset
 from levit_tf.preprocessing.config import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from levit_tf.preprocessing.pil_resample import BICUBIC, BILINEAR
 from levit_tf.preprocessing.transforms import preprocess_image
@@ -112,6 +113,12 @@ class LevitImageConverter(ImageConverter):
         if not isinstance(inputs, tf.Tensor):
             inputs = tf.convert_to_tensor(np.asarray(keras.ops.convert_to_numpy(inputs)))
         return self._transform(inputs)
+
+    @classmethod
+    def from_preset(cls, preset: Any, **kwargs: Any) -> ImageConverter:
+        """keras-hub's ``from_preset``; a local directory's config.json is checked first."""
+        check_local_preset(preset, weights=False)
+        return super().from_preset(preset, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         config = keras.layers.Layer.get_config(self)  # not ImageConverter's resize arguments

@@ -12,7 +12,6 @@ by a newer levit-tf.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -23,26 +22,18 @@ import keras
 import numpy as np
 
 from levit_tf.configuration_levit import LevitConfig
-from levit_tf.files import check_writable_dir, publish_mode
-from levit_tf.keras_hub.backbone import LAYOUT_VERSION, LevitBackbone, backbone_kwargs
+from levit_tf.files import publish_mode
+from levit_tf.keras_hub.backbone import LevitBackbone, backbone_kwargs
 from levit_tf.keras_hub.image_classifier import LevitImageClassifier
 from levit_tf.keras_hub.image_converter import LevitImageConverter
 from levit_tf.keras_hub.preprocessor import LevitImageClassifierPreprocessor
+from levit_tf.keras_hub.preset_files import TASK_FILE, check_preset, check_preset_target
 from levit_tf.modeling_levit import (
     LevitForImageClassification,
     LevitForImageClassificationWithTeacher,
     LevitModel,
     LevitPreTrainedModel,
 )
-
-REGISTERED_NAME = "levit_tf>LevitBackbone"
-CONFIG_FILE, WEIGHTS_FILE, SHARDED_WEIGHTS_FILE = ("config.json", "model.weights.h5",
-                                                   "model.weights.json")
-TASK_FILE, TASK_WEIGHTS_FILE = "task.json", "task.weights.h5"
-
-
-class PresetError(ValueError):
-    """A preset directory that this package cannot load; the message names the file."""
 
 
 # ----------------------------------------------------------------------------- weights
@@ -109,7 +100,10 @@ def from_keras_hub(task: LevitImageClassifier | LevitBackbone,
     else:
         cls = LevitModel
     fields["architectures"] = [cls.__name__]
-    model = cls(LevitConfig.from_dict(fields), dtype=backbone.dtype_policy)
+    levit_config = LevitConfig.from_dict(fields)
+    if config is None and levit_config.num_labels == 1000:  # as the converters label timm's
+        levit_config = levit_config.with_imagenet_labels()
+    model = cls(levit_config, dtype=backbone.dtype_policy)
     copy_weights(backbone.levit, model.levit)
     if isinstance(task, LevitImageClassifier):
         copy_weights(task.classifier, model.classifier)
@@ -119,21 +113,6 @@ def from_keras_hub(task: LevitImageClassifier | LevitBackbone,
 
 
 # ----------------------------------------------------------------------------- directories
-def check_preset_target(directory: str | os.PathLike) -> Path:
-    """Raises PresetError unless ``directory`` can become a preset: new or an empty folder,
-    its parent an existing, writable folder (checked before the conversion work)."""
-    target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise PresetError(f"{target} exists and is not an empty folder")
-    if not target.parent.is_dir():
-        raise PresetError(f"{target}: directory {target.parent} does not exist")
-    try:
-        check_writable_dir(target.parent, "preset", target)
-    except ValueError as err:
-        raise PresetError(str(err)) from None
-    return target
-
-
 def save_preset(model: LevitPreTrainedModel | LevitImageClassifier | LevitBackbone,
                 directory: str | os.PathLike) -> LevitImageClassifier | LevitBackbone:
     """Writes the keras-hub preset of ``model`` (an HF-API LeViT model, converted with
@@ -157,61 +136,16 @@ def save_preset(model: LevitPreTrainedModel | LevitImageClassifier | LevitBackbo
     return saved
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PresetError(f"{path}: missing (not a keras-hub preset directory)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PresetError(f"{path}: not a readable JSON file ({err})") from None
-    if not isinstance(data, dict):
-        raise PresetError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+def load_preset_model(directory: str | os.PathLike) -> LevitPreTrainedModel:
+    """The HF-API model of a local LeViT preset directory (``check_preset`` first): the task's
+    class when it has task.json, else ``LevitModel``."""
+    import keras_hub
+
+    check_preset(directory)
+    if Path(directory, TASK_FILE).is_file():
+        return from_keras_hub(keras_hub.models.ImageClassifier.from_preset(str(directory)))
+    return from_keras_hub(keras_hub.models.Backbone.from_preset(str(directory)))
 
 
-def check_preset(directory: str | os.PathLike) -> dict[str, Any]:
-    """Checks a local preset directory of ours and returns its config.json. PresetError, naming
-    the file, for: no such directory; no / unreadable config.json; another family's preset (or
-    an HF / timm checkpoint); a layout saved by a newer levit-tf; missing weights."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise PresetError(f"{root}: no such preset directory")
-    config_path = root / CONFIG_FILE
-    config = _read_json(config_path)
-    name = config.get("registered_name")
-    if name != REGISTERED_NAME:
-        if "model_type" in config or "architecture" in config:
-            kind = "an HF" if "model_type" in config else "a timm"
-            raise PresetError(
-                f"{config_path}: {kind} checkpoint config, not a keras-hub preset; convert it "
-                f"with: levit-tf convert {root} OUTDIR --format keras-hub")
-        raise PresetError(f"{config_path}: a preset of {name or 'an unknown class'}, not a LeViT "
-                          f"preset ({REGISTERED_NAME})")
-    layout = (config.get("config") or {}).get("layout_version", 1)
-    if not isinstance(layout, int) or layout > LAYOUT_VERSION:
-        raise PresetError(f"{config_path}: layout_version {layout!r} was saved by a newer "
-                          f"levit-tf (this one reads layout {LAYOUT_VERSION}); upgrade levit-tf")
-    if not (root / WEIGHTS_FILE).is_file() and not (root / SHARDED_WEIGHTS_FILE).is_file():
-        raise PresetError(f"{root / WEIGHTS_FILE}: missing (the backbone weights of "
-                          f"{config_path.name})")
-    if (root / TASK_FILE).is_file():
-        task = _read_json(root / TASK_FILE)
-        if task.get("registered_name") == "levit_tf>LevitImageClassifier" and not (
-                root / TASK_WEIGHTS_FILE).is_file():
-            raise PresetError(f"{root / TASK_WEIGHTS_FILE}: missing (the head weights of "
-                              f"{TASK_FILE})")
-    return config
-
-
-def is_preset(directory: str | os.PathLike) -> bool:
-    """Whether ``directory`` holds a keras-hub preset (a config.json naming a registered
-    class), of any family; ``check_preset`` says whether it is a usable LeViT one."""
-    path = Path(directory) / CONFIG_FILE
-    try:
-        return path.is_file() and "registered_name" in json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-
-
-__all__ = ["PresetError", "check_preset", "check_preset_target", "copy_weights",
-           "from_keras_hub", "is_preset", "preprocessor_for", "save_preset", "to_keras_hub"]
+__all__ = ["copy_weights", "from_keras_hub", "load_preset_model", "preprocessor_for",
+           "save_preset", "to_keras_hub"]
