@@ -77,8 +77,9 @@ class LevitBackbone(Backbone):
                  dtype: Any = None, **kwargs: Any) -> None:
         if int(layout_version) > LAYOUT_VERSION:
             raise ValueError(
-                f"LevitBackbone: config.json has layout_version {layout_version}, saved by a "
-                f"newer levit-tf (this one reads layout {LAYOUT_VERSION}); upgrade levit-tf")
+                f"LevitBackbone: layout_version {layout_version} (the preset's config.json / "
+                f"task.json) was saved by a newer levit-tf (this one reads layout "
+                f"{LAYOUT_VERSION}); upgrade levit-tf")
         data_format = standardize_data_format(data_format)
         height, width, channels = _channels_last_shape(image_shape, data_format)
         config = LevitConfig(

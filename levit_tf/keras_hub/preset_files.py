@@ -57,6 +57,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_layout(path: Path, config: dict[str, Any]) -> None:
+    """PresetError unless the serialized LevitBackbone ``config`` has a layout we read."""
+    layout = (config.get("config") or {}).get("layout_version", 1)
+    if not isinstance(layout, int) or layout > LAYOUT_VERSION:
+        raise PresetError(f"{path}: layout_version {layout!r} was saved by a newer levit-tf "
+                          f"(this one reads layout {LAYOUT_VERSION}); upgrade levit-tf")
+
+
 def check_preset(directory: str | os.PathLike, weights: bool = True) -> dict[str, Any]:
     """Checks a local preset directory of ours and returns its config.json. PresetError, naming
     the file, for: no such directory; no / unreadable config.json; another family's preset (or
@@ -75,18 +83,17 @@ def check_preset(directory: str | os.PathLike, weights: bool = True) -> dict[str
                 f"with: levit-tf convert {root} OUTDIR --format keras-hub")
         raise PresetError(f"{config_path}: a preset of {name or 'an unknown class'}, not a LeViT "
                           f"preset ({REGISTERED_NAME})")
-    layout = (config.get("config") or {}).get("layout_version", 1)
-    if not isinstance(layout, int) or layout > LAYOUT_VERSION:
-        raise PresetError(f"{config_path}: layout_version {layout!r} was saved by a newer "
-                          f"levit-tf (this one reads layout {LAYOUT_VERSION}); upgrade levit-tf")
-    if not weights:
-        return config
-    if not (root / WEIGHTS_FILE).is_file() and not (root / SHARDED_WEIGHTS_FILE).is_file():
+    _check_layout(config_path, config)
+    has_weights = (root / WEIGHTS_FILE).is_file() or (root / SHARDED_WEIGHTS_FILE).is_file()
+    if weights and not has_weights:
         raise PresetError(f"{root / WEIGHTS_FILE}: missing (the backbone weights of "
                           f"{config_path.name})")
     if (root / TASK_FILE).is_file():
         task = _read_json(root / TASK_FILE)
-        if task.get("registered_name") == TASK_REGISTERED_NAME and not (
+        backbone = ((task.get("config") or {}).get("backbone")) or {}
+        if isinstance(backbone, dict) and backbone.get("registered_name") == REGISTERED_NAME:
+            _check_layout(root / TASK_FILE, backbone)
+        if weights and task.get("registered_name") == TASK_REGISTERED_NAME and not (
                 root / TASK_WEIGHTS_FILE).is_file():
             raise PresetError(f"{root / TASK_WEIGHTS_FILE}: missing (the head weights of "
                               f"{TASK_FILE})")
