@@ -83,10 +83,22 @@ class TestLevitImageClassifier(TestCase):
         self.run_task_test(cls=LevitImageClassifier, init_kwargs=self.init_kwargs,
                            train_data=self.train_data, expected_output_shape=(4, NUM_CLASSES))
 
-    def test_one_head(self):
-        self.run_task_test(cls=LevitImageClassifier,
-                           init_kwargs={**self.init_kwargs, "distillation_head": False},
-                           train_data=self.train_data, expected_output_shape=(4, NUM_CLASSES))
+    def test_one_and_two_heads_equal_our_hf_api_models(self):
+        """distillation_head=False / True: the same logits as LevitForImageClassification /
+        ...WithTeacher holding the same weights (from_keras_hub), and serialization."""
+        from levit_tf import LevitForImageClassification, LevitForImageClassificationWithTeacher
+        from levit_tf.keras_hub import from_keras_hub
+        from tests.support.models import randomize
+
+        pixels = np.random.default_rng(4).normal(size=(2, 64, 64, 3)).astype("float32")
+        for heads, cls in ((False, LevitForImageClassification),
+                           (True, LevitForImageClassificationWithTeacher)):
+            task = LevitImageClassifier(**{**self.init_kwargs, "distillation_head": heads})
+            self.run_serialization_test(task)
+            randomize(task, seed=5)
+            model = from_keras_hub(task)
+            self.assertIsInstance(model, cls)
+            self.assertAllClose(task(pixels), model(pixels)["logits"], atol=1e-6, rtol=1e-6)
 
     def test_head_dtype(self):
         model = LevitImageClassifier(**self.init_kwargs, head_dtype="bfloat16")
