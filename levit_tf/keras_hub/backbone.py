@@ -40,10 +40,11 @@ def standardize_data_format(data_format: str | None) -> str:
 
 
 def _channels_last_shape(image_shape: Sequence[int], data_format: str) -> tuple[int, int, int]:
+    if len(image_shape) != 3 or any(s is None for s in image_shape):
+        raise ValueError(f"LevitBackbone: image_shape must be a fixed (height, width, channels) "
+                         f"(channels first: (channels, height, width)), got {image_shape!r}: "
+                         "LeViT's attention biases are learned per token grid")
     shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3:
-        raise ValueError(f"LevitBackbone: image_shape must be (height, width, channels) "
-                         f"(channels first: (channels, height, width)), got {image_shape!r}")
     return shape if data_format == "channels_last" else (shape[1], shape[2], shape[0])
 
 
