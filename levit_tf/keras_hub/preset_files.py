@@ -103,9 +103,12 @@ def check_preset(directory: str | os.PathLike, weights: bool = True) -> dict[str
 def is_preset(directory: str | os.PathLike) -> bool:
     """Whether ``directory`` holds a keras-hub preset (a config.json naming a registered
     class), of any family; ``check_preset`` says whether it is a usable LeViT one."""
+    if not str(directory) or not Path(directory).is_dir():
+        return False
     path = Path(directory) / CONFIG_FILE
     try:
-        return path.is_file() and "registered_name" in json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return isinstance(data, dict) and "registered_name" in data
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
 

@@ -15,7 +15,7 @@ pytest.importorskip("grain", reason=SKIP_REASON)
 
 import keras
 import keras_hub
-from keras_hub.src.tests.test_case import TestCase
+from keras_hub.src.tests import test_case
 
 from levit_tf.keras_hub import (
     LevitBackbone,
@@ -37,7 +37,7 @@ def preset(request, keras_hub_preset):
     request.cls.references = keras_hub_preset
 
 
-class TestLevitBackbone(TestCase):
+class TestLevitBackbone(test_case.TestCase):
     def setUp(self):
         self.init_kwargs = dict(TINY_BACKBONE)
         self.input_data = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
@@ -66,7 +66,7 @@ class TestLevitBackbone(TestCase):
 
 
 @pytest.mark.usefixtures("preset")
-class TestLevitImageClassifier(TestCase):
+class TestLevitImageClassifier(test_case.TestCase):
     def setUp(self):
         rng = np.random.default_rng(1)
         self.images = rng.integers(0, 256, (4, 80, 72, 3)).astype("float32")
@@ -131,7 +131,7 @@ class TestLevitImageClassifier(TestCase):
             self.assertIsInstance(cls.from_preset(self.preset), LevitImageConverter)
 
 
-class TestLevitImageConverter(TestCase):
+class TestLevitImageConverter(test_case.TestCase):
     def test_preprocessing_layer(self):
         """Direct call == tf.data (unbatched, batched) == Grain (unbatched, batched)."""
         images = np.random.default_rng(2).integers(0, 256, (3, 70, 90, 3)).astype("uint8")

@@ -40,12 +40,18 @@ def errors(actual: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def backend_runs(keras_hub_preset) -> dict[str, dict[str, Any]]:
-    """One fresh process per backend, side by side (tests/keras_hub/preset_worker.py)."""
+    """tests/keras_hub/preset_worker.py: a fresh process for JAX and for PyTorch, side by
+    side; TensorFlow here, in this process (fresh TensorFlow processes: test_docs.py,
+    test_install.py)."""
+    from tests.keras_hub import preset_worker
+
     root = Path(keras_hub_preset["root"])
     started = {}
     for backend in BACKENDS:
         out = root / f"run-{backend}"
         out.mkdir()
+        if backend == "tensorflow":
+            continue
         env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
                "PYTHONPATH": str(ROOT)}
         started[backend] = (out, subprocess.Popen(
@@ -53,6 +59,9 @@ def backend_runs(keras_hub_preset) -> dict[str, dict[str, Any]]:
              str(keras_hub_preset["preset"]), str(root), str(out)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     runs = {}
+    preset_worker.main(str(keras_hub_preset["preset"]), str(root), str(root / "run-tensorflow"))
+    runs["tensorflow"] = {"out": root / "run-tensorflow",
+                          **json.loads((root / "run-tensorflow" / "result.json").read_text())}
     for backend, (out, process) in started.items():
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, f"{backend}: {stderr[-3000:]}"
@@ -137,58 +146,81 @@ def test_python_api_names_the_file(keras_hub_preset, tmp_path):
         LevitImageClassifier.from_preset(str(other))
 
 
-@pytest.mark.parametrize("case", ["missing-weights", "newer-layout", "other-family", "hf-dir"])
-def test_cli_reads_presets_and_refuses_bad_ones_in_one_line(keras_hub_preset, tmp_path, case):
-    """``levit-tf info PRESET`` reads a preset like any checkpoint; a bad one is one line
-    naming the file, exit 1."""
-    preset = Path(keras_hub_preset["preset"])
-    bad = tmp_path / case
-    if case == "hf-dir":  # an HF checkpoint is no preset: read as a checkpoint (works)
-        bad = Path(keras_hub_preset["hf"])
-    else:
-        shutil.copytree(preset, bad)
-    expected = {
-        "missing-weights": f"{bad / 'model.weights.h5'}: missing",
-        "newer-layout": f"{bad / 'config.json'}: layout_version 3 was saved by a newer levit-tf",
-        "other-family": f"{bad / 'config.json'}: a preset of keras_hub>ResNetBackbone, not a "
-                        "LeViT preset",
-    }
+def cli(*args: str) -> tuple[int, str, str]:
+    """``levit-tf ARGS`` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from levit_tf.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def bad_presets(preset: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """{case: (a broken copy of ``preset``, the start of its one error line)}."""
     config = json.loads((preset / "config.json").read_text())
-    if case == "missing-weights":
-        (bad / "model.weights.h5").unlink()
-    elif case == "newer-layout":
-        config["config"]["layout_version"] = 3
-        (bad / "config.json").write_text(json.dumps(config))
-        task = json.loads((bad / "task.json").read_text())
-        task["config"]["backbone"]["config"]["layout_version"] = 3
-        (bad / "task.json").write_text(json.dumps(task))
-    elif case == "other-family":
-        config.update(registered_name="keras_hub>ResNetBackbone", class_name="ResNetBackbone")
-        (bad / "config.json").write_text(json.dumps(config))
+    task = json.loads((preset / "task.json").read_text())
+    cases = {}
+    for case in ("missing-weights", "newer-layout", "other-family"):
+        bad = root / case
+        shutil.copytree(preset, bad)
+        cases[case] = bad
+    (cases["missing-weights"] / "model.weights.h5").unlink()
+    newer = json.loads(json.dumps(config))
+    newer["config"]["layout_version"] = 3
+    task["config"]["backbone"]["config"]["layout_version"] = 3
+    (cases["newer-layout"] / "config.json").write_text(json.dumps(newer))
+    (cases["newer-layout"] / "task.json").write_text(json.dumps(task))
+    other = {**config, "registered_name": "keras_hub>ResNetBackbone",
+             "class_name": "ResNetBackbone"}
+    (cases["other-family"] / "config.json").write_text(json.dumps(other))
+    return {
+        "missing-weights": (cases["missing-weights"],
+                            f"{cases['missing-weights'] / 'model.weights.h5'}: missing"),
+        "newer-layout": (cases["newer-layout"], f"{cases['newer-layout'] / 'config.json'}: "
+                         "layout_version 3 was saved by a newer levit-tf"),
+        "other-family": (cases["other-family"], f"{cases['other-family'] / 'config.json'}: a "
+                         "preset of keras_hub>ResNetBackbone, not a LeViT preset"),
+    }
+
+
+def test_cli_reads_presets_and_refuses_bad_ones_in_one_line(keras_hub_preset, tmp_path):
+    """``levit-tf info|predict|convert PRESET`` read a preset like any checkpoint; a bad one is
+    one line naming the file, exit 1, nothing written; once through the installed entry
+    point."""
+    code, out, _ = cli("info", str(keras_hub_preset["preset"]))
+    assert code == 0 and "LevitForImageClassificationWithTeacher" in out
+    cases = bad_presets(Path(keras_hub_preset["preset"]), tmp_path)
+    for case, (bad, message) in cases.items():
+        for verb in (["info", str(bad)], ["convert", str(bad), str(tmp_path / "out.keras")]):
+            code, _, err = cli(*verb)
+            lines = err.strip().splitlines()
+            assert code == 1 and len(lines) == 1, (case, err)
+            assert lines[0].startswith(f"levit-tf {verb[0]}: error: {message}"), lines[0]
+    assert not (tmp_path / "out.keras").exists()
+    bad, message = cases["missing-weights"]
     done = subprocess.run([str(LEVIT_TF), "info", str(bad)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
-    if case == "hf-dir":
-        assert done.returncode == 0 and "LevitForImageClassificationWithTeacher" in done.stdout
-        return
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
-    assert lines[0].startswith(f"levit-tf info: error: {expected[case]}"), lines[0]
+    assert lines[0].startswith(f"levit-tf info: error: {message}"), lines[0]
 
 
 def test_cli_round_trip_preset_to_keras_file(keras_hub_preset, tmp_path):
-    """A preset is a convert SOURCE too: back to a .keras file, same logits."""
+    """A preset is a convert SOURCE too: back to a .keras file, same logits; an existing
+    preset folder is not overwritten."""
     from levit_tf import LevitForImageClassificationWithTeacher
 
-    done = subprocess.run([str(LEVIT_TF), "convert", str(keras_hub_preset["preset"]),
-                           str(tmp_path / "back.keras")], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli("convert", str(keras_hub_preset["preset"]), str(tmp_path / "back.keras"))
+    assert code == 0, err
     model = LevitForImageClassificationWithTeacher.from_pretrained(tmp_path / "back.keras")
     logits = np.asarray(model(np.load(keras_hub_preset["pixels"]))["logits"])
     assert errors(logits, np.load(keras_hub_preset["ours_logits"]))[1] <= TOLERANCE
-    taken = subprocess.run([str(LEVIT_TF), "convert", str(keras_hub_preset["hf"]),
-                            str(keras_hub_preset["preset"]), "--format", "keras-hub"],
-                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert taken.returncode == 1
-    assert taken.stderr.strip() == (f"levit-tf convert: error: {keras_hub_preset['preset']} "
-                                    "exists and is not an empty folder")
+    code, _, err = cli("convert", str(keras_hub_preset["hf"]), str(keras_hub_preset["preset"]),
+                       "--format", "keras-hub")
+    assert code == 1
+    assert err.strip() == (f"levit-tf convert: error: {keras_hub_preset['preset']} exists and "
+                           "is not an empty folder")
