@@ -87,21 +87,23 @@ def from_keras_hub(task: LevitImageClassifier | LevitBackbone,
                    config: LevitConfig | None = None) -> LevitPreTrainedModel:
     """The HF-API model of a keras-hub LeViT task or backbone, weights copied:
     ``LevitForImageClassificationWithTeacher`` (two heads), ``LevitForImageClassification``
-    (one) or ``LevitModel`` (a backbone). ``config`` gives labels (default: LABEL_i)."""
+    (one) or ``LevitModel`` (a backbone). ``config`` gives the labels (default: ImageNet's
+    for 1000 classes, as the converters label timm checkpoints; else LABEL_i)."""
     backbone = task.backbone if isinstance(task, LevitImageClassifier) else task
     fields = backbone.levit_config.to_dict()
     if isinstance(task, LevitImageClassifier):
         cls = (LevitForImageClassificationWithTeacher if task.distillation_head
                else LevitForImageClassification)
         fields.update(num_labels=task.num_classes)
-        fields.pop("id2label"), fields.pop("label2id")
+        fields.pop("id2label")
+        fields.pop("label2id")
         if config is not None and config.num_labels == task.num_classes:
             fields.update(id2label=config.id2label, label2id=config.label2id)
     else:
         cls = LevitModel
     fields["architectures"] = [cls.__name__]
     levit_config = LevitConfig.from_dict(fields)
-    if config is None and levit_config.num_labels == 1000:  # as the converters label timm's
+    if config is None and levit_config.num_labels == 1000:
         levit_config = levit_config.with_imagenet_labels()
     model = cls(levit_config, dtype=backbone.dtype_policy)
     copy_weights(backbone.levit, model.levit)

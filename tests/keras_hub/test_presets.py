@@ -224,3 +224,31 @@ def test_cli_round_trip_preset_to_keras_file(keras_hub_preset, tmp_path):
     assert code == 1
     assert err.strip() == (f"levit-tf convert: error: {keras_hub_preset['preset']} exists and "
                            "is not an empty folder")
+
+
+def test_backbone_only_preset(tmp_path):
+    """A LevitModel (no heads) saves a backbone preset with LeViT's preprocessor; keras-hub
+    builds a classifier on it with a new head; levit-tf reads it back as a LevitModel."""
+    import keras_hub
+
+    from levit_tf import LevitConfig, LevitModel
+    from levit_tf.keras_hub import LevitBackbone, LevitImageClassifier, save_preset
+    from levit_tf.keras_hub.presets import load_preset_model
+    from tests.support.models import TINY, randomize
+
+    model = randomize(LevitModel(LevitConfig(**{**TINY, "image_size": 64})), seed=6)
+    saved = save_preset(model, tmp_path / "backbone")
+    assert isinstance(saved, LevitBackbone)
+    assert not (tmp_path / "backbone" / "task.json").exists()
+    pixels = np.random.default_rng(7).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    expected = np.asarray(model(pixels)["last_hidden_state"])
+    backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "backbone"))
+    grid = np.asarray(backbone(pixels))
+    assert grid.shape == (2, 2, 2, 24)
+    assert errors(grid.reshape(2, 4, 24), expected)[1] <= TOLERANCE
+    task = keras_hub.models.ImageClassifier.from_preset(str(tmp_path / "backbone"),
+                                                        num_classes=5)
+    assert isinstance(task, LevitImageClassifier) and task.preprocessor is not None
+    back = load_preset_model(tmp_path / "backbone")
+    assert isinstance(back, LevitModel)
+    assert errors(back(pixels)["last_hidden_state"], expected)[1] <= TOLERANCE
