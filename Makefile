@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned to the local CPU build; torchvision 0.28.0 is the release built against it
 # (timm needs it importable, see tests/support/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
+KERAS_HUB := 0.32.0
 
 .PHONY: venv test lint clean bench floors peers demo
 
@@ -12,6 +13,12 @@ $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
 	$(PIP_INSTALL) -e ".[test]"
+	@# keras-hub for its tests, beside the pinned tensorflow-cpu: its run-time needs for image
+	@# models, without tensorflow-text (which requires the `tensorflow` distribution; users get
+	@# that clean set from the [keras-hub] extra, docs/keras-hub.md)
+	$(PIP_INSTALL) --no-deps "keras-hub==$(KERAS_HUB)"
+	$(PIP_INSTALL) absl-py packaging regex rich "kagglehub!=1.0.1" "kagglesdk==0.1.28" \
+		sentencepiece tokenizers grain
 	touch $@
 
 venv: $(BIN)/levit-tf

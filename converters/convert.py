@@ -2,7 +2,8 @@
 
 Sources: an HF model directory (config.json + model.safetensors / pytorch_model.bin), an HF hub
 id, a timm checkpoint (``levit_*`` or ``levit_conv_*``, .pth or .safetensors, or a timm hub
-directory), a facebookresearch ``.pth`` ({'model': state_dict}), or a converted ``.keras`` file.
+directory), a facebookresearch ``.pth`` ({'model': state_dict}), a converted ``.keras`` file, or
+a keras-hub preset directory of ours (``levit_tf.keras_hub``; needs keras-hub).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from levit_tf.converters.errors import ConversionError, format_key_report
 from levit_tf.converters.infer_config import infer_config
 from levit_tf.converters.keras_targets import canonical_targets
 from levit_tf.converters.layouts import CanonicalState, to_canonical
+from levit_tf.converters.preset_files import PresetError, check_preset, is_preset
 from levit_tf.models.levit.attention_bias import attention_bias_index, resize_bias_table
 from levit_tf.models.levit.configuration_levit import LevitConfig
 from levit_tf.models.levit.hub import hub_download, looks_like_hub_id
@@ -239,6 +241,11 @@ def load_pretrained(source: str | os.PathLike, *,
         if "image_size" in config_overrides:
             model = change_resolution(model, config_overrides["image_size"], bias_interpolation)
         return model
+    if is_preset(source):  # a keras-hub preset directory (levit-tf convert --format keras-hub)
+        model = _load_keras_hub_preset(Path(source), model_class)
+        if "image_size" in config_overrides:
+            model = change_resolution(model, config_overrides["image_size"], bias_interpolation)
+        return model
     checkpoint = read_checkpoint(source)
     _, canonical = to_canonical(checkpoint.state, layout)
     config = checkpoint.config or infer_config(canonical, source_hw)
@@ -388,6 +395,23 @@ def _load_keras(path: Path, model_class: type[LevitPreTrainedModel] | None):
         reason = cause.splitlines()[0] if cause else type(err).__name__
         raise ConversionError(f"{path}: not a loadable .keras LeViT model ({reason[:300]})"
                               ) from None
+    wanted = model_class or LevitPreTrainedModel
+    if not isinstance(model, wanted):
+        raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")
+    return model
+
+
+def _load_keras_hub_preset(path: Path, model_class: type[LevitPreTrainedModel] | None):
+    from levit_tf.utils.optional import require
+
+    try:
+        check_preset(path)
+    except PresetError as err:
+        raise ConversionError(str(err)) from None
+    require("keras_hub", f"{path} (a keras-hub preset)")
+    from levit_tf.keras_hub.presets import load_preset_model
+
+    model = load_preset_model(path)
     wanted = model_class or LevitPreTrainedModel
     if not isinstance(model, wanted):
         raise ConversionError(f"{path}: holds a {type(model).__name__}, not a {wanted.__name__}")

@@ -33,6 +33,7 @@ EXAMPLES = """examples:
   levit-tf convert ./levit_128s.fb_dist_in1k.safetensors levit-128S.keras
   levit-tf convert LeViT-128S-model.pth levit-128S.keras --model-class classification
   levit-tf convert facebook/levit-128S levit-128S-256.keras --image-size 256
+  levit-tf convert facebook/levit-128S levit_128s_imagenet --format keras-hub
   levit-tf info levit-128S.keras
   levit-tf predict levit-128S.keras cat.jpg --top-k 3
   levit-tf export-savedmodel levit-128S.keras serving/levit/1

@@ -31,9 +31,15 @@ def cmd_convert(args: argparse.Namespace) -> None:
                "LevitForImageClassification": LevitForImageClassification,
                "LevitForImageClassificationWithTeacher": LevitForImageClassificationWithTeacher}
     class_name = MODEL_CLASS_CHOICES[args.model_class]
+    convert = convert_to_file
+    if args.format == "keras-hub":
+        from levit_tf.utils.optional import require
+
+        require("keras_hub", "--format keras-hub")
+        from levit_tf.keras_hub.convert import convert_to_preset as convert
     start = time.perf_counter()
     try:
-        model = convert_to_file(
+        model = convert(
             args.source, args.output, model_class=classes.get(class_name),
             layout=None if args.layout == "auto" else args.layout, num_labels=args.num_labels,
             ignore_mismatched_sizes=args.ignore_mismatched_sizes, progress=True,
@@ -45,7 +51,8 @@ def cmd_convert(args: argparse.Namespace) -> None:
         raise UserError(f"{args.output}: {err.strerror or err}") from None
     seconds = time.perf_counter() - start
     config = model.config
-    print(f"wrote {args.output}: {type(model).__name__} "
+    kind = " (keras-hub preset)" if args.format == "keras-hub" else ""
+    print(f"wrote {args.output}{kind}: {type(model).__name__} "
           f"({config.preset_name() or 'custom'}, {model.count_params():,} parameters, "
           f"{config.num_labels} labels, input {config.image_hw}) in {seconds:.1f} s")
 
@@ -59,7 +66,12 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         epilog="example: levit-tf convert facebook/levit-128S levit-128S.keras",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     convert.add_argument("source", metavar="SOURCE")
-    convert.add_argument("output", metavar="OUTPUT.keras")
+    convert.add_argument("output", metavar="OUTPUT",
+                         help="OUTPUT.keras, or with --format keras-hub a new or empty folder")
+    convert.add_argument("--format", choices=["keras", "keras-hub"], default="keras",
+                         help="keras: one .keras file (default); keras-hub: a keras-hub preset "
+                              "folder for keras_hub.models.ImageClassifier.from_preset "
+                              '(pip install "levit-tf[keras-hub]")')
     convert.add_argument("--model-class", choices=sorted(MODEL_CLASS_CHOICES), default="auto",
                          help="model to build (default: what the checkpoint holds)")
     convert.add_argument("--layout", choices=["auto", "hf", "timm", "fb"], default="auto",

@@ -40,6 +40,12 @@ REGISTRATIONS: dict[str, tuple[str, ...]] = {
         "levit_tf.models.levit.modeling_levit",
         "levit_tf.models.levit.inference",
     ),
+    "keras_hub": (
+        "levit_tf.keras_hub.backbone",
+        "levit_tf.keras_hub.image_converter",
+        "levit_tf.keras_hub.preprocessor",
+        "levit_tf.keras_hub.image_classifier",
+    ),
 }
 
 _WATCHED_PACKAGE = "levit_tf."

@@ -18,6 +18,7 @@ OPTIONAL = {
     "huggingface_hub": ("huggingface_hub", "hub"),
     "ai_edge_litert": ("ai-edge-litert", "cpu"),
     "apache_beam": ("apache-beam", "beam"),
+    "keras_hub": ("keras-hub", "keras-hub"),
 }
 
 

@@ -21,6 +21,9 @@ DEFERRED = {
     ("levit_tf.models.levit.modeling_levit", "levit_tf.converters"):
         "LevitPreTrainedModel.from_pretrained (HF's name) is the converters' entry point, and the "
         "converters build the model classes",
+    ("levit_tf.converters.convert", "levit_tf.keras_hub.presets"):
+        "load_pretrained reads keras-hub presets through the optional keras-hub classes, "
+        "imported only for a preset source",
 }
 
 

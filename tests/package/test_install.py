@@ -250,3 +250,45 @@ def test_errors_are_one_line_with_onednn_on(venv):
     for onednn in ("0", "1"):
         missing = levit_tf(venv, "info", "missing.keras", env={"TF_ENABLE_ONEDNN_OPTS": onednn})
         assert one_error_line(missing) == "levit-tf info: error: missing.keras: no such file"
+
+
+def test_keras_hub_extra_installs_clean_and_loads_presets(venv, inputs, tmp_path):
+    """``pip install "levit-tf[keras-hub]"`` (instead of [cpu]) in a fresh venv: `tensorflow`,
+    not tensorflow-cpu, so ``pip check`` is clean; ``levit-tf convert --format keras-hub`` there,
+    then keras-hub's own ``from_preset`` in a fresh process after ``import levit_tf``: our
+    classes, logits within 1e-5 of PyTorch's."""
+    start = time.perf_counter()
+    root = tmp_path / "venv-keras-hub"
+    check(run([sys.executable, "-m", "venv", str(root)], cwd=tmp_path))
+    python, constraints = root / "bin" / "python", venv["work"] / "constraints.txt"
+    check(run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
+               f"{next((venv['work'] / 'dist').glob('levit_tf-*.whl'))}[keras-hub]"],
+              cwd=tmp_path))
+    installed = time.perf_counter() - start
+    pip_check = run([str(python), "-m", "pip", "check"], cwd=tmp_path)
+    print(f"\n[keras-hub] venv in {installed:.0f} s; pip check: {pip_check.stdout.strip()}")
+    assert pip_check.returncode == 0 and pip_check.stdout.strip() == (
+        "No broken requirements found."), pip_check.stdout + pip_check.stderr
+    listed = check(run([str(python), "-m", "pip", "list", "--format", "json"], cwd=tmp_path))
+    names = {entry["name"].lower() for entry in json.loads(listed.stdout)}
+    assert {"tensorflow", "keras-hub", "tensorflow-text", "ai-edge-litert"} <= names
+    assert "tensorflow-cpu" not in names
+
+    preset = tmp_path / "preset"
+    converted = check(run([str(root / "bin" / "levit-tf"), "convert", str(inputs["hf"]),
+                           str(preset), "--format", "keras-hub"], cwd=tmp_path))
+    assert "(keras-hub preset)" in converted.stdout
+    script = (
+        "import sys, numpy as np\nimport levit_tf, keras_hub\n"
+        "task = keras_hub.models.ImageClassifier.from_preset(sys.argv[1])\n"
+        "backbone = keras_hub.models.Backbone.from_preset(sys.argv[1])\n"
+        "print(type(task).__name__, type(backbone).__name__, type(task.preprocessor).__name__)\n"
+        "np.save(sys.argv[3], np.asarray(task(np.load(sys.argv[2])['pixels'])))\n")
+    loaded = check(run([str(python), "-c", script, str(preset), str(inputs["reference"]),
+                        str(tmp_path / "logits.npy")], cwd=tmp_path))
+    assert loaded.stdout.split() == ["LevitImageClassifier", "LevitBackbone",
+                                     "LevitImageClassifierPreprocessor"]
+    reference = np.load(inputs["reference"])["logits"]
+    error = np.max(np.abs(np.load(tmp_path / "logits.npy") - reference)) / np.max(
+        np.abs(reference))
+    assert error <= 1e-5, f"relative logit error {error:.2e} against PyTorch"
