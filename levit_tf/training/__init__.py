@@ -8,6 +8,8 @@ need lives beside them (``levit_tf.distillation``, ``levit_tf.losses``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from levit_tf.lazy import lazy_exports
 
 _EXPORTS = {
@@ -22,7 +24,26 @@ _EXPORTS = {
 }
 
 
+if TYPE_CHECKING:  # what static tools (IDEs, the docs' API reference) see
+    from levit_tf.training.distribute import make_strategy, sync_batch_norm_statistics
+    from levit_tf.training.objectives import Distillation, split_targets
+    from levit_tf.training.optimizers import (
+        adamw,
+        no_weight_decay,
+        warmup_cosine,
+        weight_decay_split,
+    )
+
 __getattr__, __dir__ = lazy_exports("levit_tf.training", globals(), _EXPORTS)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Distillation",
+    "adamw",
+    "make_strategy",
+    "no_weight_decay",
+    "split_targets",
+    "sync_batch_norm_statistics",
+    "warmup_cosine",
+    "weight_decay_split",
+]
