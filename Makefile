@@ -11,7 +11,7 @@ PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(PIP_INSTALL) -e ".[test]"
+	$(PIP_INSTALL) -e ".[test,docs]"
 	touch $@
 
 venv: $(BIN)/levit-tf
