@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (timm needs it importable, see tests/support/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 
-.PHONY: venv test lint clean bench floors peers demo
+.PHONY: venv test lint clean bench floors peers demo docs docs-serve
 
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ lint: venv
 
 test: venv lint
 	$(BIN)/python -m pytest -q
+
+# The documentation site (mkdocs.yml, docs/): site/ as CI builds it, or served with live reload.
+# tests/docs/test_site.py builds it too and renders every page in headless Chromium.
+docs: venv
+	$(BIN)/mkdocs build --strict
+
+docs-serve: venv
+	$(BIN)/mkdocs serve
 
 # Fine-tune on the bundled digits, export SavedModel + TFLite, evaluate: one table (offline).
 # make demo CHECKPOINT=facebook/levit-128S starts from a converted checkpoint instead.
@@ -53,4 +61,4 @@ floors: venv peers
 	done
 
 clean:
-	rm -rf $(VENV) .venv-peers build *.egg-info
+	rm -rf $(VENV) .venv-peers build site *.egg-info
