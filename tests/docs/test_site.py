@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -173,3 +174,14 @@ def test_the_checker_fails_on_dead_links_missing_images_and_broken_pages(browser
     assert "JavaScript exception" in report and "undefinedFunction" in report, report
     assert "HTTP 404" in report, report  # the image's request
     assert "example.com" not in report, report
+
+
+def test_readme_links_resolve():
+    """The README is read on the forge, outside the site: its relative links and images must
+    name files of the repository (pages the build generates are not there)."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    local = [t.split("#")[0] for t in targets if not re.match(r"[a-z]+:", t)]
+    assert len(local) >= 10, local
+    missing = [t for t in local if t and not (ROOT / t).exists()]
+    assert not missing, missing
