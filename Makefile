@@ -3,16 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch is pinned to the local CPU build; torchvision 0.28.0 is the release built against it
-# (timm needs it importable, see tests/support/torch_compat.py).
+# (timm needs it importable, see levit_tf/testing/torch_compat.py).
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q
 KERAS_HUB := 0.32.0
 
-.PHONY: venv test lint clean bench floors peers demo
+.PHONY: venv test lint clean bench floors peers demo docs docs-serve
 
 $(BIN)/levit-tf: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(PIP_INSTALL) -e ".[test]"
+	$(PIP_INSTALL) -e ".[test,docs]"
 	@# keras-hub for its tests, beside the pinned tensorflow-cpu: its run-time needs for image
 	@# models, without tensorflow-text (which requires the `tensorflow` distribution; users get
 	@# that clean set from the [keras-hub] extra, docs/keras-hub.md)
@@ -28,6 +28,14 @@ lint: venv
 
 test: venv lint
 	$(BIN)/python -m pytest -q
+
+# The documentation site (mkdocs.yml, docs/): site/ as CI builds it, or served with live reload.
+# tests/docs/test_site.py builds it too and renders every page in headless Chromium.
+docs: venv
+	$(BIN)/mkdocs build --strict
+
+docs-serve: venv
+	$(BIN)/mkdocs serve
 
 # Fine-tune on the bundled digits, export SavedModel + TFLite, evaluate: one table (offline).
 # make demo CHECKPOINT=facebook/levit-128S starts from a converted checkpoint instead.
@@ -60,4 +68,4 @@ floors: venv peers
 	done
 
 clean:
-	rm -rf $(VENV) .venv-peers build *.egg-info
+	rm -rf $(VENV) .venv-peers build site *.egg-info

@@ -178,7 +178,9 @@ def measure(paths: list[str], args: argparse.Namespace, setup: dict[str, dict[st
     return rates
 
 
-def print_table(title: str, paths: list[str], rates: dict[str, list[float]], load, setup) -> None:
+def print_table(title: str, paths: list[str], rates: dict[str, list[float]], load,
+                setup) -> list[str]:
+    """Prints the table of one image set and returns its lines."""
     import tensorflow as tf
 
     sizes = [PIL.Image.open(p).size for p in paths]
@@ -190,21 +192,23 @@ def print_table(title: str, paths: list[str], rates: dict[str, list[float]], loa
         TF_NAME: f"tf.data AUTOTUNE map; TF intra {intra}, inter {inter}",
         TF1_NAME: "1 (tf.data private pool 1, intra-op 1)",
     }
-    print(f"\n== {title}: {len(paths)} JPEGs, {min(sizes)} .. {max(sizes)} WxH, "
-          f"mean {mean_wh[0]:.0f}x{mean_wh[1]:.0f}")  # fmt: skip
-    print(f"CPU cores: {os.cpu_count()}; load average (1 min) before {load[0]:.2f}, "
-          f"after {load[1]:.2f}")  # fmt: skip
-    print(f"{'pipeline':40s} {'img/s (median)':>14s} {'min..max':>13s} {'vs PIL':>7s} "
-          f"{'ms/img':>7s}  threads")  # fmt: skip
+    lines = [f"== {title}: {len(paths)} JPEGs, {min(sizes)} .. {max(sizes)} WxH, "
+             f"mean {mean_wh[0]:.0f}x{mean_wh[1]:.0f}",
+             f"CPU cores: {os.cpu_count()}; load average (1 min) before {load[0]:.2f}, "
+             f"after {load[1]:.2f}",
+             f"{'pipeline':40s} {'img/s (median)':>14s} {'min..max':>13s} {'vs PIL':>7s} "
+             f"{'ms/img':>7s}  threads"]
     base = statistics.median(rates[PIL_NAME])
     for name, values in rates.items():
         med = statistics.median(values)
         spread = f"{min(values):.0f}..{max(values):.0f}"
-        print(f"{name:40s} {med:14.1f} {spread:>13s} {med / base:6.2f}x {1e3 / med:7.2f}  "
-              f"{threads[name]}")  # fmt: skip
+        lines.append(f"{name:40s} {med:14.1f} {spread:>13s} {med / base:6.2f}x "
+                     f"{1e3 / med:7.2f}  {threads[name]}")
     for name, times in setup.items():
         parts = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in times.items())
-        print(f"one-off, untimed ({name}): {parts}")
+        lines.append(f"one-off, untimed ({name}): {parts}")
+    print("\n" + "\n".join(lines))
+    return lines
 
 
 def main() -> None:
@@ -213,6 +217,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--size-mix", choices=["photos", "imagenet", "both"], default="both")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for preprocessing.txt (default: benchmarks/results/, or "
+                             "its avx512_vnni/ on such CPUs)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -224,11 +231,20 @@ def main() -> None:
         if args.size_mix in ("imagenet", "both"):
             small = [downsize(p) for p in photos]
             sets["imagenet-sized (long side 500)"] = write_jpegs(small, Path(tmp), "small")
+        from levit_tf.cpu_features import cpu_flags, cpu_model, int8_capability
+
+        lines = [f"CPU: {cpu_model()}, {int8_capability()}"]
         for title, paths in sets.items():
             before = os.getloadavg()[0]
             setup: dict[str, dict[str, float]] = {}
             rates = measure(paths, args, setup)
-            print_table(title, paths, rates, (before, os.getloadavg()[0]), setup)
+            lines += ["", *print_table(title, paths, rates, (before, os.getloadavg()[0]), setup)]
+    # results/ holds the AVX2 figures, results/avx512_vnni/ those of VNNI CPUs
+    results = Path(__file__).resolve().parent / "results"
+    out = args.out or (results / "avx512_vnni" if "avx512_vnni" in cpu_flags() else results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preprocessing.txt").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'preprocessing.txt'}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Shared pytest setup and fixtures.
 
-Quiet TF logs; torchvision importable beside CPU torch (tests/support/torch_compat.py); the
-training tests' tiny config (TINY, tests/support/models.py) and a learnable synthetic task; real
+Quiet TF logs; torchvision importable beside CPU torch (levit_tf/testing/torch_compat.py); the
+training tests' tiny config (TINY, levit_tf/testing/models.py) and a learnable synthetic task; real
 photos and the HF PIL reference processor.
 """
 

@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("output")
     parser.add_argument("--batch", type=int, default=1)
     args = parser.parse_args()
-    # timm imports torchvision; see tests/support/torch_compat.py for why this is needed
+    # timm imports torchvision; see levit_tf/testing/torch_compat.py for why this is needed
     library = torch.library.Library("torchvision", "DEF")
     for op in ("nms", "qnms"):
         library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")

@@ -8,6 +8,8 @@ need lives beside them in ``levit_tf.models.levit`` (``distillation``, ``losses`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from levit_tf.utils.lazy import lazy_exports
 
 _EXPORTS = {
@@ -22,7 +24,27 @@ _EXPORTS = {
 }
 
 
+if TYPE_CHECKING:  # what static tools (IDEs, the docs' API reference) see
+    from levit_tf.models.levit.batch_norm_sync import sync_batch_norm_statistics
+    from levit_tf.models.levit.distillation import Distillation, split_targets
+    from levit_tf.training.distribute import make_strategy
+    from levit_tf.training.optimizers import (
+        adamw,
+        no_weight_decay,
+        warmup_cosine,
+        weight_decay_split,
+    )
+
 __getattr__, __dir__ = lazy_exports("levit_tf.training", globals(), _EXPORTS)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Distillation",
+    "adamw",
+    "make_strategy",
+    "no_weight_decay",
+    "split_targets",
+    "sync_batch_norm_statistics",
+    "warmup_cosine",
+    "weight_decay_split",
+]

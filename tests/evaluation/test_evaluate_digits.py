@@ -324,7 +324,7 @@ def test_no_gpu_is_one_line(exports, tmp_path):
 def test_gpu_accelerator_on_lavapipe(exports, cli_run, heldout, tmp_path):
     """LiteRT's GPU accelerator (Mesa's software Vulkan): the float32 file fully on the GPU, its
     predictions the CPU's except where the CPU's two best logits are closer than float16 GPU
-    math moves them (0.02 x max|logit|, tests/tflite/test_gpu.py's bound)."""
+    math moves them (0.02 x max|logit|, tests/tflite/devices/test_gpu.py's bound)."""
     from levit_tf.tflite.devices import lavapipe
 
     cache = tmp_path / "lavapipe" if os.environ.get("CI") == "true" else None

@@ -1,4 +1,5 @@
-"""Keras private APIs are used in one module only (levit_tf/keras_internals.py), and still work."""
+"""Keras private APIs are used in one module only (levit_tf/utils/keras_internals.py), and still
+work."""
 
 from __future__ import annotations
 
