@@ -12,6 +12,7 @@ independent and any one can be run alone.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,10 +111,18 @@ def run_block(block: Block, folder: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
+#: Commands that change the machine a block runs on: a block holding one must be marked skip
+#: (the doc test runs blocks in the test environment itself).
+CHANGES_THE_MACHINE = re.compile(r"\b(pip3?|apt-get|apt|conda|uv)\s+(install|uninstall|remove)\b")
+
+
 def test_the_docs_have_blocks_and_every_skip_says_why():
     assert BLOCKS, "no code blocks found"
     for block in BLOCKS:
         assert block.skip is None or len(block.skip) > 10, block.id
+        if block.skip is None:
+            assert not CHANGES_THE_MACHINE.search(block.code), (
+                f"{block.id} installs or removes packages: mark it 'docs-test: skip REASON'")
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
