@@ -13,7 +13,7 @@ Two checks per file, on the same inputs (held-out images, or seeded N(0, 1) pixe
    excluded, so a random-weight model (tiny margins) is judged as fairly as a fine-tuned one.
 
 Bounds (normalized logit error), each well above the worst correct export measured and well
-below an unrelated model's (README "Verify"; ``tests/tflite/test_verdict.py``):
+below an unrelated model's (docs/guides/verify.md; ``tests/tflite/test_verdict.py``):
 float32 1e-4, float16 1e-2, dynamic 0.15, int16x8 0.15, int8 0.3. Override per mode with
 ``bounds={"int8": 0.2}`` (CLI: ``--max-error int8=0.2``).
 """

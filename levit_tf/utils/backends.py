@@ -9,7 +9,7 @@ backend-neutral, so the fix is to run that step with ``KERAS_BACKEND=tensorflow`
 
 from __future__ import annotations
 
-#: The features that need the TensorFlow backend (README "Backends" lists the same).
+#: The features that need the TensorFlow backend (docs/guides/backends.md lists the same).
 TENSORFLOW_ONLY = (
     "SavedModel export (levit-tf export-savedmodel, levit_tf.export.saved_model)",
     "TFLite export (levit-tf export-tflite, levit_tf.tflite.export)",

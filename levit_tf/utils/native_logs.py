@@ -80,8 +80,8 @@ def import_tensorflow_quietly() -> None:
 
     Unless the user set ``TF_CPP_MIN_LOG_LEVEL``, TF's C++ log is limited to fatal messages
     (3): its ERROR lines are advisories such as "oneDNN supports DT_UINT8 only on platforms
-    with AVX-512. Falling back to ... Eigen" (oneDNN forced on an AVX2 CPU, as the README
-    suggests for training); real failures reach the user as the verb's one-line error.
+    with AVX-512. Falling back to ... Eigen" (oneDNN forced on an AVX2 CPU, as the fine-tuning
+    guide suggests for training); real failures reach the user as the verb's one-line error.
     ``TF_CPP_MIN_LOG_LEVEL=0 levit-tf ...`` shows everything."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules and "keras" in sys.modules:

@@ -79,7 +79,7 @@ def parity_spec(root: Path, presets: tuple[str, ...] = PARITY_PRESETS) -> dict[s
 
 
 def small_hf_model(teacher: bool, seed: int) -> torch.nn.Module:
-    """An HF LeViT of tests/support/models.SMALL (3 stages, 96 px, 7 labels), randomized."""
+    """An HF LeViT of levit_tf/testing/models.SMALL (3 stages, 96 px, 7 labels), randomized."""
     import transformers
 
     fields = {k: v for k, v in SMALL.items() if k != "num_labels"}
