@@ -1,5 +1,6 @@
 """PyTorch references at a new resolution: the 224 model's bias tables resized with torch's own
-``F.interpolate`` and copied into a timm / HF LeViT built at the new size (tests/models/levit/resolution)."""
+``F.interpolate`` and copied into a timm / HF LeViT built at the new size
+(tests/models/levit/resolution)."""
 
 from __future__ import annotations
 
