@@ -21,6 +21,7 @@ from pathlib import Path
 
 import tomllib
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +83,11 @@ def cli_reference() -> str:
             os.environ["COLUMNS"] = previous
 
 
+@event_priority(100)  # before mkdocstrings' on_config, which resolves its `paths` (a glob)
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """Lays out build/docs-api first: mkdocstrings drops a `paths` entry that does not exist yet
+    and falls back to the repository root, where levit_tf/ has no converters/ (a fresh clone's
+    first build failed on `levit_tf.converters.load_pretrained`)."""
     lay_out_package(REPO / API_SOURCES)
     return config
 

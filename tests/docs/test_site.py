@@ -17,6 +17,7 @@ import functools
 import http.server
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -38,7 +39,9 @@ SCREENSHOTS = ("index.html", "guides/tflite/index.html")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site as CI builds it; --strict turns every mkdocs warning into a failure."""
+    """The site as a fresh clone builds it (no build/ folder from an earlier build); --strict
+    turns every mkdocs warning into a failure."""
+    shutil.rmtree(ROOT / "build" / "docs-api", ignore_errors=True)
     out = tmp_path_factory.mktemp("site")
     start = time.perf_counter()
     done = subprocess.run([str(MKDOCS), "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
