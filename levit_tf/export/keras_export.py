@@ -21,7 +21,7 @@ import keras
 
 from levit_tf.utils.files import publish_mode
 
-#: What Keras' exporters write for a LeViT model on each backend (tests/models/
+#: What Keras' exporters write for a LeViT model on each backend (tests/export/
 #: test_keras_export.py checks each one and each refusal). On JAX, Keras' LiteRT and ONNX
 #: exporters need TensorFlow's or other packages' converters and its OpenVINO export meets an
 #: XlaCallModule op OpenVINO cannot convert; on PyTorch, torch.export and the ONNX / OpenVINO

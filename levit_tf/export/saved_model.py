@@ -14,10 +14,7 @@ order; TF Serving's folder for files the graph does not load), as beside a .tfli
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -29,7 +26,7 @@ from levit_tf.models.levit.inference import LevitForInference, optimize_for_infe
 from levit_tf.models.levit.modeling_levit import LevitPreTrainedModel
 from levit_tf.preprocessing.transforms import preprocess_image
 from levit_tf.utils.backends import require_tensorflow_backend
-from levit_tf.utils.files import check_writable_dir, publish_mode
+from levit_tf.utils.files import atomic_folder, check_writable_dir
 from levit_tf.utils.labels import check_one_line_labels, ordered_labels
 
 
@@ -107,26 +104,12 @@ def export_saved_model(model: keras.Model, directory: str | os.PathLike,
         raise ValueError("the SavedModel needs a classifier with a head")
     archive = serving_archive(model, top_k=top_k)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
+    with atomic_folder(directory) as staging:
         archive.write_out(str(staging), verbose=False)
         # the class names beside the graph, as beside a .tflite (TF Serving's assets.extra/)
         (staging / "assets.extra").mkdir()
         (staging / "assets.extra" / "labels.txt").write_text(
             "".join(f"{label}\n" for label in labels), encoding="utf-8")
-        publish_mode(staging)
-        try:
-            if directory.exists():
-                directory.rmdir()
-            staging.rename(directory)
-        except OSError as err:
-            if err.errno in (errno.ENOTEMPTY, errno.EEXIST) or directory.is_file():
-                raise FileExistsError(f"{directory}: another writer published it first; "
-                                      "this export was discarded") from None
-            raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return directory
 
 

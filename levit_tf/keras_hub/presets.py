@@ -13,8 +13,6 @@ by a newer levit-tf.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ from levit_tf.models.levit.modeling_levit import (
     LevitModel,
     LevitPreTrainedModel,
 )
-from levit_tf.utils.files import publish_mode
+from levit_tf.utils.files import atomic_folder
 
 
 # ----------------------------------------------------------------------------- weights
@@ -123,18 +121,10 @@ def save_preset(model: LevitPreTrainedModel | LevitImageClassifier | LevitBackbo
     be new or an empty folder. Returns the keras-hub object saved."""
     target = check_preset_target(directory)
     saved = to_keras_hub(model) if isinstance(model, LevitPreTrainedModel) else model
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_folder(target) as staging:
         saved.save_to_preset(str(staging))
         if isinstance(saved, LevitBackbone):  # the eval transform goes with a backbone too
             preprocessor_for(saved.levit_config).save_to_preset(str(staging))
-        publish_mode(staging)
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return saved
 
 

@@ -9,7 +9,9 @@ it. Every writer of a published file or folder goes through this module.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -58,6 +60,31 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yields a new empty folder beside ``directory`` (whose parent must exist); on success it is
+    published as ``directory`` (modes as a normal write gives, then a rename onto the new or
+    empty ``directory``). On any error the staging folder is removed and ``directory`` is
+    untouched; FileExistsError when another writer published ``directory`` first."""
+    directory = Path(directory)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        yield staging
+        publish_mode(staging)
+        try:
+            if directory.exists():
+                directory.rmdir()
+            staging.rename(directory)
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST) or directory.is_file():
+                raise FileExistsError(f"{directory}: another writer published it first; "
+                                      "this export was discarded") from None
+            raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
